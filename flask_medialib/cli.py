@@ -1,0 +1,204 @@
+"""``flask medialib ...``: the command line others script against."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+from . import auth
+from .errors import MediaLibError
+from .extension import get_state
+from .models import Base
+from .services import library as lib
+
+medialib_cli = AppGroup("medialib", help="Manage the media library.")
+
+
+def create_tables() -> None:
+    """Create the ``medialib_*`` tables that are missing (safe to run again)."""
+    Base.metadata.create_all(get_state().db.engine)
+
+
+def _fail(exc: MediaLibError) -> None:
+    raise click.ClickException(getattr(exc, "message", str(exc)))
+
+
+@medialib_cli.command("init-db")
+def init_db() -> None:
+    """Create the database tables."""
+    create_tables()
+    click.echo("medialib tables are ready")
+
+
+# -- libraries --------------------------------------------------------------
+
+
+@medialib_cli.group()
+def library() -> None:
+    """Libraries."""
+
+
+@library.command("create")
+@click.argument("library_id")
+@click.option("--multi-tenant", is_flag=True, help="Tenants get spaces of their own.")
+@click.option("--album-based", is_flag=True, help="Media live in named albums.")
+@click.option("--public-read", is_flag=True, help="Reads need no token.")
+def library_create(library_id: str, multi_tenant: bool, album_based: bool, public_read: bool) -> None:
+    """Create a library and print its secret (shown only once)."""
+    try:
+        _, secret = lib.create_library(
+            library_id, multi_tenant=multi_tenant, album_based=album_based, public_read=public_read
+        )
+    except MediaLibError as exc:
+        _fail(exc)
+    click.echo(f"library {library_id} created; its secret (shown once):", err=True)
+    click.echo(secret)
+
+
+@library.command("list")
+def library_list() -> None:
+    """List libraries."""
+    for item in lib.list_libraries():
+        flags = [
+            name
+            for name, on in (
+                ("multi-tenant", item.multi_tenant),
+                ("album-based", item.album_based),
+                ("public-read", item.public_read),
+            )
+            if on
+        ]
+        click.echo(f"{item.id}\t{','.join(flags) or '-'}")
+
+
+# -- spaces and albums ------------------------------------------------------
+
+
+@medialib_cli.group()
+def space() -> None:
+    """Tenant spaces."""
+
+
+@space.command("create")
+@click.argument("library_id")
+@click.option("--id", "space_id", help="Space id; a random one when left out.")
+@click.option("--public-read", is_flag=True, help="Reads in this space need no token.")
+def space_create(library_id: str, space_id: str | None, public_read: bool) -> None:
+    """Create a space in a multi-tenant library and print its id."""
+    try:
+        created = lib.create_space(lib.get_library(library_id), space_id, public_read=public_read)
+    except MediaLibError as exc:
+        _fail(exc)
+    click.echo(created.space_id)
+
+
+@space.command("list")
+@click.argument("library_id")
+def space_list(library_id: str) -> None:
+    """List the spaces of a library."""
+    try:
+        spaces = lib.list_spaces(lib.get_library(library_id))
+    except MediaLibError as exc:
+        _fail(exc)
+    for item in spaces:
+        click.echo(f"{item.space_id}\t{'public-read' if item.public_read else '-'}")
+
+
+@medialib_cli.group()
+def album() -> None:
+    """Albums."""
+
+
+@album.command("create")
+@click.argument("library_id")
+@click.argument("space_id")
+@click.argument("name")
+def album_create(library_id: str, space_id: str, name: str) -> None:
+    """Create an album."""
+    try:
+        found_library, found_space = lib.resolve(library_id, space_id)
+        lib.create_album(found_library, found_space, name)
+    except MediaLibError as exc:
+        _fail(exc)
+    click.echo(f"album {name} created")
+
+
+# -- tokens -----------------------------------------------------------------
+
+
+@medialib_cli.group()
+def token() -> None:
+    """Access tokens."""
+
+
+@token.command("create")
+@click.argument("library_id")
+@click.option("--space", "space_id", help="Bind the token to this space.")
+@click.option("--user", "user_id", help="Bind the token to this user identity.")
+@click.option("--grant", "grant", default="", help="Comma-separated grants, e.g. admin or upload_file.")
+@click.option("--ttl", type=click.IntRange(min=1), help="Lifetime in seconds (renews on use).")
+def token_create(library_id: str, space_id: str | None, user_id: str | None, grant: str, ttl: int | None) -> None:
+    """Issue an access token and print it."""
+    try:
+        found = lib.get_library(library_id)
+        bound = lib.get_space(found, space_id) if space_id else None
+        value, _ = auth.issue_token(found, space=bound, user_id=user_id, grants=auth.parse_grants(grant), ttl=ttl)
+        get_state().session.commit()
+    except MediaLibError as exc:
+        _fail(exc)
+    click.echo(value)
+
+
+# -- import -----------------------------------------------------------------
+
+
+def _walk(paths: tuple[str, ...]) -> Iterator[Path]:
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        else:
+            yield path
+
+
+@medialib_cli.command("import")
+@click.argument("library_id")
+@click.argument("space_id")
+@click.option("--album", "album_name", help="Album to import into (created when missing).")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def import_media(library_id: str, space_id: str, album_name: str | None, paths: tuple[str, ...]) -> None:
+    """Import image and video files and folders, one upload time per file in the order given."""
+    try:
+        found_library, found_space = lib.resolve(library_id, space_id)
+        if album_name is not None and found_library.album_based:
+            try:
+                lib.get_album(found_library, found_space, album_name)
+            except MediaLibError:
+                lib.create_album(found_library, found_space, album_name)
+        where = lib.folder(found_library, found_space, album_name)
+    except MediaLibError as exc:
+        _fail(exc)
+    files = list(_walk(paths))
+    start = get_state().clock()
+    imported, failures = 0, []
+    with click.progressbar(files, label="importing", item_show_func=lambda p: p.name if p else None) as bar:
+        for index, path in enumerate(bar):
+            try:
+                with open(path, "rb") as stream:
+                    # Distinct, increasing upload times keep the order given on the command line.
+                    lib.save_upload(
+                        where, path.name, stream, user="cli", uploaded_at=start + dt.timedelta(milliseconds=index)
+                    )
+                imported += 1
+            except (MediaLibError, OSError) as exc:
+                failures.append(f"{os.fspath(path)}: {getattr(exc, 'message', exc)}")
+    click.echo(f"imported {imported} of {len(files)} file(s)")
+    for line in failures:
+        click.echo(f"skipped {line}", err=True)
+    if failures:
+        raise SystemExit(1)

@@ -1,0 +1,187 @@
+"""The Flask extension object: ``MediaLib(app=None, *, db=None, cache=None)``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app
+from flask_caching import Cache
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+
+from . import config as config_module
+from .clock import utcnow
+from .errors import ConfigError
+from .storage import LocalStorage, Storage
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from .imaging.faces import FaceDetector
+
+EXTENSION_KEY = "medialib"
+
+
+@dataclass
+class MediaLibState:
+    """Everything the extension keeps per app, in ``app.extensions["medialib"]``."""
+
+    extension: MediaLib
+    db: SQLAlchemy
+    cache: Cache
+    storage: Storage
+    config: dict[str, Any]
+    signing_secret: str
+    clock: Callable[[], dt.datetime] = utcnow
+    _detector: FaceDetector | None = None
+    _detector_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def detector(self) -> FaceDetector:
+        """The face detector, loaded on first use (TensorFlow is heavy) once per process."""
+        if self._detector is None:
+            with self._detector_lock:
+                if self._detector is None:
+                    from .imaging.faces import load_detector
+
+                    self._detector = load_detector(
+                        self.config["MEDIALIB_FACE_DETECTOR"],
+                        max_side=self.config["MEDIALIB_DETECT_MAX_SIDE"],
+                        threshold=self.config["MEDIALIB_FACE_THRESHOLD"],
+                    )
+        return self._detector
+
+    @property
+    def session(self) -> Any:
+        return self.db.session
+
+
+def get_state(app: Flask | None = None) -> MediaLibState:
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        return app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+    except KeyError:
+        raise RuntimeError(
+            "flask-medialib is not registered on this app: call MediaLib(app) or medialib.init_app(app) first."
+        ) from None
+
+
+class MediaLib:
+    """Gives a Flask app a media library.
+
+    ``db`` and ``cache`` are the host's Flask-SQLAlchemy and Flask-Caching
+    instances when it has them; otherwise the extension uses the app's
+    registered ``SQLAlchemy`` or makes its own, and its own ``Cache`` from the
+    ``MEDIALIB_CACHE_*`` keys. The app is never stored on this object.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        db: SQLAlchemy | None = None,
+        cache: Cache | None = None,
+        storage: Storage | None = None,
+    ) -> None:
+        self.db = db
+        self.cache = cache
+        self.storage = storage
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError("flask-medialib is already registered on this app; call init_app once per app.")
+        config_module.apply_defaults(app.config)
+        state = MediaLibState(
+            extension=self,
+            db=self._init_db(app),
+            cache=self._init_cache(app),
+            storage=self.storage or self._init_storage(app),
+            config=app.config,
+            signing_secret=self._signing_secret(app),
+        )
+        app.extensions[EXTENSION_KEY] = state
+
+        from . import cli, events
+        from .views import blueprints
+
+        prefix = app.config["MEDIALIB_URL_PREFIX"]
+        for bp in blueprints():
+            app.register_blueprint(bp, url_prefix=prefix)
+        app.cli.add_command(cli.medialib_cli)
+        events.init_app(app)
+        if app.config["MEDIALIB_PRELOAD_DETECTOR"]:
+            state.detector()
+
+    # -- pieces -------------------------------------------------------------
+
+    def _init_db(self, app: Flask) -> SQLAlchemy:
+        if self.db is not None:
+            if "sqlalchemy" not in app.extensions:
+                self.db.init_app(app)
+            return self.db
+        if "sqlalchemy" in app.extensions:
+            return app.extensions["sqlalchemy"]  # type: ignore[no-any-return]
+        app.config.setdefault(
+            "SQLALCHEMY_DATABASE_URI", f"sqlite:///{os.path.join(app.instance_path, 'medialib.sqlite3')}"
+        )
+        os.makedirs(app.instance_path, exist_ok=True)
+        db = SQLAlchemy()
+        db.init_app(app)
+        with app.app_context():
+            if db.engine.dialect.name == "sqlite":
+                event.listen(db.engine, "connect", _sqlite_pragmas)
+        return db
+
+    def _init_cache(self, app: Flask) -> Cache:
+        if self.cache is not None:
+            if self.cache not in app.extensions.get("cache", {}):
+                self.cache.init_app(app)
+            return self.cache
+        cache_type = app.config["MEDIALIB_CACHE_TYPE"]
+        cfg: dict[str, Any] = {
+            "CACHE_TYPE": cache_type,
+            "CACHE_DEFAULT_TIMEOUT": app.config["MEDIALIB_CACHE_TIMEOUT"],
+            "CACHE_KEY_PREFIX": app.config["MEDIALIB_CACHE_KEY_PREFIX"],
+        }
+        if cache_type.endswith("FileSystemCache"):
+            cfg["CACHE_DIR"] = app.config["MEDIALIB_CACHE_DIR"] or os.path.join(app.instance_path, "medialib-cache")
+            cfg["CACHE_THRESHOLD"] = 100_000
+        if cache_type.endswith("RedisCache"):
+            url = app.config["MEDIALIB_CACHE_REDIS_URL"]
+            if not url:
+                raise ConfigError("MEDIALIB_CACHE_REDIS_URL must be set when MEDIALIB_CACHE_TYPE is RedisCache")
+            cfg["CACHE_REDIS_URL"] = url
+        cache = Cache()
+        cache.init_app(app, config=cfg)
+        return cache
+
+    def _init_storage(self, app: Flask) -> Storage:
+        root = app.config["MEDIALIB_STORAGE_ROOT"] or os.path.join(app.instance_path, "medialib-storage")
+        return LocalStorage(root)
+
+    def _signing_secret(self, app: Flask) -> str:
+        secret = app.config["MEDIALIB_SIGNING_SECRET"] or app.config.get("SECRET_KEY")
+        if secret:
+            return str(secret)
+        if app.testing or app.debug:
+            # Fine for one debug process; production must share one secret across workers.
+            return secrets.token_hex(32)
+        raise ConfigError(
+            "MEDIALIB_SIGNING_SECRET (or SECRET_KEY) must be set: it signs the file URLs that covers redirect to."
+        )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside a writer; the busy timeout makes writers from
+    # other processes wait instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

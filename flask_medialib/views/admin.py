@@ -1,0 +1,199 @@
+"""SMH-compatible management routes: tokens, spaces, albums (directories), files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, redirect, request, url_for
+
+from .. import auth, schemas, signing
+from ..auth import Identity
+from ..errors import HTTPError, bad_request, forbidden
+from ..extension import get_state
+from ..models import Album, Library, Media, Space
+from ..services import library as lib
+from .common import smh_blueprint
+
+bp = smh_blueprint("medialib_admin", __name__)
+
+
+def access_token() -> str | None:
+    """The token from ``access_token`` or an ``Authorization: Bearer`` header."""
+    token = request.args.get("access_token")
+    header = request.headers.get("Authorization", "")
+    if not token and header.lower().startswith("bearer "):
+        token = header[7:].strip()
+    return token or None
+
+
+def authorize(library: Library, space: Space | None, need: str | None = None) -> Identity:
+    args = schemas.load(schemas.TokenAuthQuery(), request.args)
+    return auth.authorize(library, space, access_token(), need=need, user_id=args["user_id"])
+
+
+def iso(value: Any) -> str:
+    return value.replace(microsecond=0).isoformat() + "Z"
+
+
+# -- tokens -----------------------------------------------------------------
+
+
+@bp.route("/token", methods=["GET", "POST"])
+def issue_token() -> tuple[Response, int]:
+    args = schemas.load(schemas.IssueTokenQuery(), request.args)
+    library = lib.get_library(args["library_id"])
+    if not auth.check_secret(library, args["library_secret"]):
+        raise forbidden("library_secret is wrong for this library", "InvalidLibrarySecret")
+    space = lib.get_space(library, args["space_id"]) if args["space_id"] else None
+    grants = auth.parse_grants(args["grant"])
+    token, row = auth.issue_token(library, space=space, user_id=args["user_id"], grants=grants, ttl=args["period"])
+    get_state().session.commit()
+    return jsonify(accessToken=token, expiresIn=row.ttl), 200
+
+
+@bp.route("/token/<library_id>/<token>", methods=["DELETE"])
+def revoke_token(library_id: str, token: str) -> tuple[str, int]:
+    auth.revoke(lib.get_library(library_id), token)
+    return "", 204
+
+
+# -- spaces -----------------------------------------------------------------
+
+
+@bp.route("/space/<library_id>", methods=["POST"])
+def create_space(library_id: str) -> tuple[Response, int]:
+    library = lib.get_library(library_id)
+    args = schemas.load(schemas.CreateSpaceQuery(), request.args)
+    authorize(library, None, "admin")
+    space = lib.create_space(library, args["space_id"], public_read=args["public_read"])
+    return jsonify(spaceId=space.space_id), 201
+
+
+@bp.route("/space/<library_id>", methods=["GET"])
+def list_spaces(library_id: str) -> Response:
+    library = lib.get_library(library_id)
+    authorize(library, None, "admin")
+    return jsonify(
+        [
+            {"spaceId": s.space_id, "isPublicRead": s.public_read, "creationTime": iso(s.created_at)}
+            for s in lib.list_spaces(library)
+        ]
+    )
+
+
+# -- albums -----------------------------------------------------------------
+
+
+@bp.route("/directory/<library_id>/<space_id>/<album_name>", methods=["PUT"])
+def create_album(library_id: str, space_id: str, album_name: str) -> tuple[Response, int]:
+    library, space = lib.resolve(library_id, space_id)
+    authorize(library, space, "create_directory")
+    album = lib.create_album(library, space, album_name)
+    return jsonify(path=[album.name], creationTime=iso(album.created_at)), 201
+
+
+@bp.route("/directory/<library_id>/<space_id>", methods=["GET"])
+def list_albums(library_id: str, space_id: str) -> Response:
+    library, space = lib.resolve(library_id, space_id)
+    authorize(library, space)
+    if not library.album_based:
+        return jsonify(path=[], contents=[_file_entry(m) for m in lib.list_files(lib.folder(library, space, None))])
+    return jsonify(path=[], contents=[_album_entry(a) for a in lib.list_albums(library, space)])
+
+
+@bp.route("/directory/<library_id>/<space_id>/<album_name>", methods=["GET"])
+def list_album(library_id: str, space_id: str, album_name: str) -> Response:
+    library, space = lib.resolve(library_id, space_id)
+    authorize(library, space)
+    where = lib.folder(library, space, album_name)
+    return jsonify(path=[album_name], contents=[_file_entry(m) for m in lib.list_files(where)])
+
+
+@bp.route("/directory/<library_id>/<space_id>/<album_name>", methods=["DELETE"])
+def delete_album(library_id: str, space_id: str, album_name: str) -> tuple[str, int]:
+    library, space = lib.resolve(library_id, space_id)
+    authorize(library, space, "delete_directory")
+    lib.delete_album(library, space, album_name)
+    return "", 204
+
+
+def _album_entry(album: Album) -> dict[str, Any]:
+    return {"name": album.name, "type": "dir", "creationTime": iso(album.created_at)}
+
+
+def _file_entry(media: Media) -> dict[str, Any]:
+    return {
+        "name": media.file_name or media.name,
+        "type": media.kind_name,
+        "creationTime": iso(media.uploaded_at),
+        "mediaId": media.id,
+        "size": media.size,
+        "width": media.width,
+        "height": media.height,
+    }
+
+
+# -- files ------------------------------------------------------------------
+
+
+def _file_path(library: Library, space: Space, path: str) -> tuple[lib.Folder, str]:
+    parts = path.split("/")
+    expected = 2 if library.album_based else 1
+    if len(parts) != expected:
+        shape = "AlbumName/FileName" if library.album_based else "FileName"
+        raise bad_request(
+            f"the file path {path!r} must be {shape}; names must not contain '/'", "InvalidFileName"
+        )
+    album_name = parts[0] if library.album_based else None
+    lib.check_name(parts[-1], "file name")
+    return lib.folder(library, space, album_name), parts[-1]
+
+
+@bp.route("/file/<library_id>/<space_id>/<path:path>", methods=["PUT"])
+def upload_file(library_id: str, space_id: str, path: str) -> tuple[Response, int]:
+    library, space = lib.resolve(library_id, space_id)
+    identity = authorize(library, space, "upload_file")
+    limit = get_state().config["MEDIALIB_MAX_UPLOAD_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
+        raise HTTPError(
+            f"the file is larger than {limit} bytes (MEDIALIB_MAX_UPLOAD_BYTES)", status=413, code="EntityTooLarge"
+        )
+    where, name = _file_path(library, space, path)
+    media = lib.save_upload(where, name, request.stream, user=identity.user_id)
+    return jsonify(_file_info(media, where)), 201
+
+
+@bp.route("/file/<library_id>/<space_id>/<path:path>", methods=["GET"])
+def get_file(library_id: str, space_id: str, path: str) -> Response:
+    """302 to a signed URL of the original bytes, like SMH's download."""
+    library, space = lib.resolve(library_id, space_id)
+    authorize(library, space)
+    where, name = _file_path(library, space, path)
+    media = lib.find_file(where, name)
+    token = signing.sign(signing.ORIGINAL, media.id, media.version)
+    response = redirect(url_for("medialib_files.serve", token=token), code=302)
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@bp.route("/file/<library_id>/<space_id>/<path:path>", methods=["DELETE"])
+def delete_file(library_id: str, space_id: str, path: str) -> tuple[str, int]:
+    library, space = lib.resolve(library_id, space_id)
+    authorize(library, space, "delete_file")
+    where, name = _file_path(library, space, path)
+    lib.delete_media([lib.find_file(where, name)])
+    return "", 204
+
+
+def _file_info(media: Media, where: lib.Folder) -> dict[str, Any]:
+    return {
+        "path": [where.album.name, media.name] if where.album else [media.name],
+        "name": media.name,
+        "mediaId": media.id,
+        "type": media.kind_name,
+        "size": media.size,
+        "width": media.width,
+        "height": media.height,
+        "duration": media.duration,
+        "creationTime": iso(media.uploaded_at),
+    }

@@ -1,0 +1,79 @@
+"""What every blueprint of the extension shares: request ids and JSON errors."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..errors import HTTPError
+
+log = logging.getLogger("flask_medialib")
+
+# SMH-style codes for werkzeug's own errors (413 from MAX_CONTENT_LENGTH, 405 ...).
+_WERKZEUG_CODES = {
+    400: "InvalidParameter",
+    401: "MissingAccessToken",
+    403: "NoPermission",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "EntityTooLarge",
+    415: "UnsupportedMediaType",
+    422: "InvalidParameter",
+}
+
+
+def request_id() -> str:
+    if "medialib_request_id" not in g:
+        g.medialib_request_id = uuid.uuid4().hex
+    return str(g.medialib_request_id)
+
+
+def error_parts(exc: Exception) -> tuple[int, str, str, dict[str, Any]]:
+    """(status, code, message, extra) of any exception a view let out."""
+    if isinstance(exc, HTTPError):
+        return int(exc.code or 500), exc.code_name, exc.message, exc.extra
+    if isinstance(exc, HTTPException):
+        status = exc.code or 500
+        return status, _WERKZEUG_CODES.get(status, "InvalidRequest"), str(exc.description), {}
+    log.exception("unhandled error in a medialib view (request %s)", request_id())
+    return 500, "InternalError", "internal error; quote the requestId when reporting it", {}
+
+
+def install(bp: Blueprint, render: Callable[[int, str, str, dict[str, Any]], Response]) -> None:
+    """Request ids and error rendering on ``bp`` only: the host's own pages stay untouched."""
+
+    @bp.after_request
+    def _add_request_id(response: Response) -> Response:
+        response.headers["X-Request-Id"] = request_id()
+        return response
+
+    def _handle(exc: Exception) -> Response:
+        # The body of a request that failed early may be unread; drain it so the
+        # client sees our answer instead of a reset connection.
+        if request.content_length and request.content_length < 64 * 1024 * 1024:
+            try:
+                request.stream.read()
+            except Exception:  # noqa: BLE001 - best effort only
+                pass
+        status, code, message, extra = error_parts(exc)
+        response = render(status, code, message, extra)
+        response.status_code = status
+        return response
+
+    bp.register_error_handler(Exception, _handle)
+
+
+def smh_error(status: int, code: str, message: str, extra: dict[str, Any]) -> Response:
+    return jsonify({"code": code, "message": message, "requestId": request_id(), **extra})
+
+
+def smh_blueprint(name: str, import_name: str) -> Blueprint:
+    bp = Blueprint(name, import_name)
+    install(bp, smh_error)
+    return bp
