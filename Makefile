@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS := faces,heif,postgres,redis,openapi
+EXTRAS := faces,heif,postgres,redis,openapi,example
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
@@ -32,6 +32,20 @@ run: install
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Warnings are errors; --keep-going lists them all at once.
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS),docs]"
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+# Benchmarks (a few minutes; never part of the test suite): numbers go to docs/benchmarks.md.
+# They need PostgreSQL on 127.0.0.1:5432, Redis on 127.0.0.1:6379, Debian's ffmpeg and wrk;
+# thumbor is installed into a throw-away venv outside the repository. BENCH_ARGS=--quick for a short run.
+bench: install-test
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -63,7 +63,7 @@ class MediaLibState:
 def get_state(app: Flask | None = None) -> MediaLibState:
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     try:
-        return app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+        return app.extensions[EXTENSION_KEY]
     except KeyError:
         raise RuntimeError(
             "flask-medialib is not registered on this app: call MediaLib(app) or medialib.init_app(app) first."
@@ -126,7 +126,7 @@ class MediaLib:
                 self.db.init_app(app)
             return self.db
         if "sqlalchemy" in app.extensions:
-            return app.extensions["sqlalchemy"]  # type: ignore[no-any-return]
+            return app.extensions["sqlalchemy"]
         app.config.setdefault(
             "SQLALCHEMY_DATABASE_URI", f"sqlite:///{os.path.join(app.instance_path, 'medialib.sqlite3')}"
         )

@@ -50,7 +50,9 @@ def verify(token: str) -> FileRef:
         rendition, media_id, version, size, expires = _serializer().loads(token)
         ref = FileRef(str(rendition), int(media_id), int(version), int(size), int(expires))
     except (BadSignature, ValueError, TypeError):
-        raise forbidden("the file URL is not valid (bad signature); ask for the cover again", "InvalidSignature") from None
+        raise forbidden(
+            "the file URL is not valid (bad signature); ask for the cover again", "InvalidSignature"
+        ) from None
     if ref.expires <= _now():
         raise forbidden("the file URL has expired; ask for the cover again", "SignatureExpired")
     return ref

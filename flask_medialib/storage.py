@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -48,10 +49,8 @@ class LocalStorage:
         return str(resolved)
 
     def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(key))
-        except FileNotFoundError:
-            pass
 
     def exists(self, key: str) -> bool:
         return os.path.exists(self.path(key))

@@ -8,7 +8,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -232,7 +232,7 @@ def list_files(where: Folder) -> list[Media]:
 def save_upload(
     where: Folder,
     name: str,
-    stream: BinaryIO,
+    stream: IO[bytes],
     *,
     user: str | None = None,
     uploaded_at: dt.datetime | None = None,
@@ -250,12 +250,7 @@ def save_upload(
         try:
             info = probe_media(temp_path, max_pixels=state.config["MEDIALIB_MAX_IMAGE_PIXELS"])
         except MediaError as exc:
-            detail = str(exc).replace(temp_path, name).replace(os.path.basename(temp_path), name)
-            raise HTTPError(
-                f"{detail}; upload an image (JPEG, PNG, GIF, WebP, HEIC ...) or a video (MP4, MOV, WebM ...)",
-                status=415,
-                code="UnsupportedMediaType",
-            ) from None
+            raise _unsupported(name, str(exc), temp_path) from None
         key = state.storage.new_key(info.ext)
         now = state.clock()
         media = Media(
@@ -283,10 +278,11 @@ def save_upload(
         except IntegrityError:
             state.session.rollback()
             raise conflict(f"a file named {name!r} already exists here", "SameNameDirectoryOrFileExists") from None
-        state.storage.put_file(temp_path, key)
         try:
+            state.storage.put_file(temp_path, key)
             state.session.commit()
-        except Exception:
+        except BaseException:
+            # Neither a row without bytes nor bytes without a row may stay behind.
             state.session.rollback()
             state.storage.delete(key)
             raise
@@ -296,7 +292,20 @@ def save_upload(
             os.unlink(temp_path)
 
 
-def _copy_limited(stream: BinaryIO, out: BinaryIO, limit: int) -> int:
+def _unsupported(name: str, detail: str, temp_path: str) -> HTTPError:
+    """415 naming the client's file, not the staging file the probe saw."""
+    staged = os.path.basename(temp_path)
+    detail = detail.replace(temp_path, staged)
+    detail = detail[len(staged):].strip() if detail.startswith(staged) else detail.replace(staged, "the file")
+    return HTTPError(
+        f"{name!r} {detail} (its kind comes from its content, not its name); "
+        "upload an image (JPEG, PNG, GIF, WebP, HEIC ...) or a video (MP4, MOV, WebM ...)",
+        status=415,
+        code="UnsupportedMediaType",
+    )
+
+
+def _copy_limited(stream: IO[bytes], out: BinaryIO, limit: int) -> int:
     size = 0
     while chunk := stream.read(_CHUNK):
         size += len(chunk)

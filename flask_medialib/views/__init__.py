@@ -6,6 +6,6 @@ from flask import Blueprint
 
 
 def blueprints() -> list[Blueprint]:
-    from . import admin, cover, files, material
+    from . import admin, cover, files, material, meta
 
-    return [admin.bp, cover.bp, files.bp, material.bp]
+    return [admin.bp, cover.bp, files.bp, material.bp, meta.bp]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify, redirect, request, url_for
+from werkzeug.routing import PathConverter
+from werkzeug.wrappers import Response as BaseResponse
 
 from .. import auth, schemas, signing
 from ..auth import Identity
@@ -12,9 +14,21 @@ from ..errors import HTTPError, bad_request, forbidden
 from ..extension import get_state
 from ..models import Album, Library, Media, Space
 from ..services import library as lib
+from .apidoc import doc
 from .common import smh_blueprint
 
 bp = smh_blueprint("medialib_admin", __name__)
+
+
+class FilePathConverter(PathConverter):
+    """``path`` that also matches a line break, so such a name gets our 400, not the router's HTML 404."""
+
+    regex = "[^/](?s:.)*?"
+
+
+@bp.record_once
+def _register_converter(setup: Any) -> None:
+    setup.app.url_map.converters.setdefault("medialib_path", FilePathConverter)
 
 
 def access_token() -> str | None:
@@ -39,6 +53,13 @@ def iso(value: Any) -> str:
 
 
 @bp.route("/token", methods=["GET", "POST"])
+@doc(
+    summary="Issue an access token with the library secret",
+    tag="tokens",
+    query=schemas.IssueTokenQuery,
+    responses={200: schemas.TokenResponse},
+    errors=(400, 403, 404),
+)
 def issue_token() -> tuple[Response, int]:
     args = schemas.load(schemas.IssueTokenQuery(), request.args)
     library = lib.get_library(args["library_id"])
@@ -52,6 +73,7 @@ def issue_token() -> tuple[Response, int]:
 
 
 @bp.route("/token/<library_id>/<token>", methods=["DELETE"])
+@doc(summary="Revoke an access token", tag="tokens", responses={204: None}, errors=(403, 404))
 def revoke_token(library_id: str, token: str) -> tuple[str, int]:
     auth.revoke(lib.get_library(library_id), token)
     return "", 204
@@ -61,6 +83,13 @@ def revoke_token(library_id: str, token: str) -> tuple[str, int]:
 
 
 @bp.route("/space/<library_id>", methods=["POST"])
+@doc(
+    summary="Create a tenant space (admin token)",
+    tag="spaces",
+    query=schemas.CreateSpaceQuery,
+    responses={201: schemas.SpaceCreated},
+    errors=(400, 401, 403, 404, 409),
+)
 def create_space(library_id: str) -> tuple[Response, int]:
     library = lib.get_library(library_id)
     args = schemas.load(schemas.CreateSpaceQuery(), request.args)
@@ -70,6 +99,13 @@ def create_space(library_id: str) -> tuple[Response, int]:
 
 
 @bp.route("/space/<library_id>", methods=["GET"])
+@doc(
+    summary="List the spaces of a library (admin token)",
+    tag="spaces",
+    query=schemas.TokenAuthQuery,
+    responses={200: schemas.SpaceSchema(many=True)},
+    errors=(401, 403, 404),
+)
 def list_spaces(library_id: str) -> Response:
     library = lib.get_library(library_id)
     authorize(library, None, "admin")
@@ -85,6 +121,13 @@ def list_spaces(library_id: str) -> Response:
 
 
 @bp.route("/directory/<library_id>/<space_id>/<album_name>", methods=["PUT"])
+@doc(
+    summary="Create an album",
+    tag="albums",
+    query=schemas.TokenAuthQuery,
+    responses={201: schemas.AlbumCreated},
+    errors=(400, 401, 403, 404, 409),
+)
 def create_album(library_id: str, space_id: str, album_name: str) -> tuple[Response, int]:
     library, space = lib.resolve(library_id, space_id)
     authorize(library, space, "create_directory")
@@ -93,6 +136,13 @@ def create_album(library_id: str, space_id: str, album_name: str) -> tuple[Respo
 
 
 @bp.route("/directory/<library_id>/<space_id>", methods=["GET"])
+@doc(
+    summary="List the albums of a space (the files, in a library without albums)",
+    tag="albums",
+    query=schemas.TokenAuthQuery,
+    responses={200: schemas.DirectoryListing},
+    errors=(401, 403, 404),
+)
 def list_albums(library_id: str, space_id: str) -> Response:
     library, space = lib.resolve(library_id, space_id)
     authorize(library, space)
@@ -102,6 +152,13 @@ def list_albums(library_id: str, space_id: str) -> Response:
 
 
 @bp.route("/directory/<library_id>/<space_id>/<album_name>", methods=["GET"])
+@doc(
+    summary="List the files of an album, oldest upload first",
+    tag="albums",
+    query=schemas.TokenAuthQuery,
+    responses={200: schemas.DirectoryListing},
+    errors=(400, 401, 403, 404),
+)
 def list_album(library_id: str, space_id: str, album_name: str) -> Response:
     library, space = lib.resolve(library_id, space_id)
     authorize(library, space)
@@ -110,6 +167,13 @@ def list_album(library_id: str, space_id: str, album_name: str) -> Response:
 
 
 @bp.route("/directory/<library_id>/<space_id>/<album_name>", methods=["DELETE"])
+@doc(
+    summary="Delete an album and its media",
+    tag="albums",
+    query=schemas.TokenAuthQuery,
+    responses={204: None},
+    errors=(400, 401, 403, 404),
+)
 def delete_album(library_id: str, space_id: str, album_name: str) -> tuple[str, int]:
     library, space = lib.resolve(library_id, space_id)
     authorize(library, space, "delete_directory")
@@ -138,6 +202,8 @@ def _file_entry(media: Media) -> dict[str, Any]:
 
 def _file_path(library: Library, space: Space, path: str) -> tuple[lib.Folder, str]:
     parts = path.split("/")
+    if len(parts) in (1, 2) and (len(parts) == 2) != library.album_based:
+        lib.folder(library, space, parts[0] if len(parts) == 2 else None)  # raises the precise error
     expected = 2 if library.album_based else 1
     if len(parts) != expected:
         shape = "AlbumName/FileName" if library.album_based else "FileName"
@@ -149,7 +215,16 @@ def _file_path(library: Library, space: Space, path: str) -> tuple[lib.Folder, s
     return lib.folder(library, space, album_name), parts[-1]
 
 
-@bp.route("/file/<library_id>/<space_id>/<path:path>", methods=["PUT"])
+@bp.route("/file/<library_id>/<space_id>/<medialib_path:path>", methods=["PUT"])
+@doc(
+    summary="Upload an image or video (the request body is the file)",
+    tag="files",
+    query=schemas.TokenAuthQuery,
+    body="binary",
+    body_type="application/octet-stream",
+    responses={201: schemas.FileInfo},
+    errors=(400, 401, 403, 404, 409, 413, 415),
+)
 def upload_file(library_id: str, space_id: str, path: str) -> tuple[Response, int]:
     library, space = lib.resolve(library_id, space_id)
     identity = authorize(library, space, "upload_file")
@@ -163,8 +238,15 @@ def upload_file(library_id: str, space_id: str, path: str) -> tuple[Response, in
     return jsonify(_file_info(media, where)), 201
 
 
-@bp.route("/file/<library_id>/<space_id>/<path:path>", methods=["GET"])
-def get_file(library_id: str, space_id: str, path: str) -> Response:
+@bp.route("/file/<library_id>/<space_id>/<medialib_path:path>", methods=["GET"])
+@doc(
+    summary="Download a file: 302 to a signed, expiring URL of its bytes",
+    tag="files",
+    query=schemas.TokenAuthQuery,
+    responses={302: None},
+    errors=(400, 401, 403, 404),
+)
+def get_file(library_id: str, space_id: str, path: str) -> BaseResponse:
     """302 to a signed URL of the original bytes, like SMH's download."""
     library, space = lib.resolve(library_id, space_id)
     authorize(library, space)
@@ -176,7 +258,14 @@ def get_file(library_id: str, space_id: str, path: str) -> Response:
     return response
 
 
-@bp.route("/file/<library_id>/<space_id>/<path:path>", methods=["DELETE"])
+@bp.route("/file/<library_id>/<space_id>/<medialib_path:path>", methods=["DELETE"])
+@doc(
+    summary="Delete a file",
+    tag="files",
+    query=schemas.TokenAuthQuery,
+    responses={204: None},
+    errors=(400, 401, 403, 404),
+)
 def delete_file(library_id: str, space_id: str, path: str) -> tuple[str, int]:
     library, space = lib.resolve(library_id, space_id)
     authorize(library, space, "delete_file")

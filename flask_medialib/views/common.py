@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import HTTPError
+from ..errors import HTTPError, bad_request
 
 log = logging.getLogger("flask_medialib")
 
@@ -48,6 +49,13 @@ def error_parts(exc: Exception) -> tuple[int, str, str, dict[str, Any]]:
 def install(bp: Blueprint, render: Callable[[int, str, str, dict[str, Any]], Response]) -> None:
     """Request ids and error rendering on ``bp`` only: the host's own pages stay untouched."""
 
+    @bp.before_request
+    def _refuse_nul() -> None:
+        # No id, name or parameter may hold NUL: PostgreSQL text cannot store it (a 500 there).
+        for key, value in [*(request.view_args or {}).items(), *request.args.items(multi=True)]:
+            if isinstance(value, str) and "\x00" in value:
+                raise bad_request(f"{key} must not contain a NUL character")
+
     @bp.after_request
     def _add_request_id(response: Response) -> Response:
         response.headers["X-Request-Id"] = request_id()
@@ -57,10 +65,8 @@ def install(bp: Blueprint, render: Callable[[int, str, str, dict[str, Any]], Res
         # The body of a request that failed early may be unread; drain it so the
         # client sees our answer instead of a reset connection.
         if request.content_length and request.content_length < 64 * 1024 * 1024:
-            try:
+            with contextlib.suppress(Exception):  # best effort only
                 request.stream.read()
-            except Exception:  # noqa: BLE001 - best effort only
-                pass
         status, code, message, extra = error_parts(exc)
         response = render(status, code, message, extra)
         response.status_code = status

@@ -8,6 +8,7 @@ from .. import signing
 from ..errors import not_found
 from ..extension import get_state
 from ..models import Media
+from .apidoc import doc
 from .common import smh_blueprint
 
 bp = smh_blueprint("medialib_files", __name__)
@@ -18,6 +19,12 @@ _IMMUTABLE = "immutable"
 
 
 @bp.route("/f/<token>", methods=["GET", "HEAD"])
+@doc(
+    summary="The bytes behind a signed URL (what covers and downloads redirect to)",
+    tag="files",
+    responses={200: "*/*", 304: None},
+    errors=(403, 404),
+)
 def serve(token: str) -> Response:
     ref = signing.verify(token)
     state = get_state()
