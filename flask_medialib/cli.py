@@ -202,3 +202,110 @@ def import_media(library_id: str, space_id: str, album_name: str | None, paths: 
         click.echo(f"skipped {line}", err=True)
     if failures:
         raise SystemExit(1)
+
+
+# -- OpenAPI ----------------------------------------------------------------
+
+
+@medialib_cli.command("openapi")
+@click.option("--indent", type=click.IntRange(min=0), default=2, show_default=True, help="JSON indentation.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to this file.")
+def openapi_command(indent: int, output: str | None) -> None:
+    """Print the OpenAPI 3 document of the extension's routes."""
+    import json
+
+    from flask import current_app
+
+    from .openapi import build_spec
+
+    text = json.dumps(build_spec(current_app), indent=indent or None, sort_keys=True)
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text)
+
+
+# -- covers -----------------------------------------------------------------
+
+
+@medialib_cli.command("crop-plan")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--size", type=click.IntRange(min=1), default=256, show_default=True, help="Cover side in pixels.")
+def crop_plan(file: str, size: int) -> None:
+    """Print the faces and the cover crop of an image (a video's first frame) as JSON, in source pixels."""
+    import json
+
+    from .services.covers import plan_for_file
+
+    try:
+        plan = plan_for_file(file, size)
+    except MediaLibError as exc:
+        _fail(exc)
+    click.echo(json.dumps(plan))
+
+
+# -- material events ----------------------------------------------------------
+
+
+@medialib_cli.group("events")
+def events_group() -> None:
+    """Material events: webhook delivery and the dead letters."""
+
+
+@events_group.command("deliver")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (for cron or tests).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="Seconds between polls when running on.",
+)
+@click.option(
+    "--batch", type=click.IntRange(min=1, max=1000), default=50, show_default=True, help="Deliveries claimed at a time."
+)
+def events_deliver(once: bool, interval: float, batch: int) -> None:
+    """Send due webhook deliveries (safe to run in several processes at once)."""
+    import time
+
+    from . import events
+
+    while True:
+        stats = events.deliver_all_due(batch)
+        get_state().session.remove()
+        if stats.attempted or once:
+            click.echo(f"delivered {stats.delivered}, to retry {stats.retried}, dead {stats.dead}")
+        if once:
+            return
+        time.sleep(interval)
+
+
+@events_group.command("list")
+@click.option("--status", type=click.Choice(["pending", "delivered", "dead"]), help="Only deliveries in this state.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+def events_list(status: str | None, limit: int) -> None:
+    """List webhook deliveries, newest first: id, event, type, url, status, attempts, last error."""
+    from sqlalchemy import select
+
+    from .models import MaterialEvent, WebhookDelivery
+
+    stmt = (
+        select(WebhookDelivery, MaterialEvent.event_type)
+        .join(MaterialEvent, MaterialEvent.id == WebhookDelivery.event_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit)
+    )
+    if status:
+        stmt = stmt.where(WebhookDelivery.status == status)
+    for row, event_type in get_state().session.execute(stmt):
+        error = (row.last_error or "-").replace("\n", " ")[:120]
+        click.echo(f"{row.id}\t{row.event_id}\t{event_type}\t{row.url}\t{row.status}\t{row.attempts}\t{error}")
+
+
+@events_group.command("retry-dead")
+def events_retry_dead() -> None:
+    """Make dead deliveries pending again, due now."""
+    from . import events
+
+    click.echo(f"{events.retry_dead()} dead deliveries are pending again")

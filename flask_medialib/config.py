@@ -147,6 +147,8 @@ KEYS: tuple[Key, ...] = (
     Key("MEDIALIB_FACE_THRESHOLD", 0.9, _float(0.0, 1.0), "Lowest score of a detected face."),
     Key("MEDIALIB_PRELOAD_DETECTOR", False, _bool,
         "Load the face model at start-up (fail fast) instead of on first use."),
+    Key("MEDIALIB_COVER_REDIRECT_MAX_AGE", 30, _int(0, 3600),
+        "Seconds a browser may keep a cover's 302 (short, so a new cover shows soon)."),
     Key("MEDIALIB_MATERIAL_MAX_ITEMS", 1000, _int(1, 100_000), "Most items in one material ``add``."),
     Key("MEDIALIB_IMPORT_LOCK_TIMEOUT", 600, _int(1),
         "Seconds after which an unfinished material import no longer locks its enterprise."),

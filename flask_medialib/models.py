@@ -158,3 +158,73 @@ class AccessToken(Base):
 
 
 __all__ = ["AccessToken", "Album", "Base", "Library", "Media", "Space", "metadata"]
+
+
+# -- material events and the import lock (material API) ----------------------
+
+
+class MaterialEvent(Base):
+    """Outbox row: written in the transaction of the change it describes.
+
+    ``id`` is the stable ``eventId`` and the cursor of the pull feed; writes of
+    one space are serialised (see ``events.serialise_space``), so within a
+    space ids grow in commit order and a cursor never skips a late commit.
+    """
+
+    __tablename__ = "medialib_event"
+    # AUTOINCREMENT on SQLite: an eventId is never reused, even after rows of a deleted space go.
+    __table_args__ = (Index("ix_medialib_event_space", "space_pk", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    space_pk: Mapped[int] = mapped_column(ForeignKey("medialib_space.pk", ondelete="CASCADE"))
+    library_id: Mapped[str] = mapped_column(String(64))
+    corp_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)  # JSON of the event's ``data``
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class WebhookDelivery(Base):
+    """One event to one URL: pending -> delivered, or dead after the last attempt.
+
+    A worker claims a row by setting ``lease_until``/``lease_owner`` in a short
+    transaction; a worker that dies leaves the lease to expire, and the next
+    run takes the row again (at-least-once).
+    """
+
+    __tablename__ = "medialib_webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("event_id", "url"),
+        Index("ix_medialib_webhook_delivery_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("medialib_event.id", ondelete="CASCADE")
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    event: Mapped[MaterialEvent] = relationship()
+
+
+class ImportLock(Base):
+    """One material import per enterprise (space): the row is the lock, across processes."""
+
+    __tablename__ = "medialib_import_lock"
+
+    space_pk: Mapped[int] = mapped_column(ForeignKey("medialib_space.pk", ondelete="CASCADE"), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    acquired_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+__all__ += ["ImportLock", "MaterialEvent", "WebhookDelivery"]

@@ -6,9 +6,11 @@ gets a 400 that names the field; the OpenAPI document is generated from them.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 from .errors import HTTPError
 
@@ -78,6 +80,11 @@ class SpaceCreated(Schema):
     spaceId = fields.String()
 
 
+class AlbumCreated(Schema):
+    path = fields.List(fields.String(), metadata={"description": "[AlbumName]"})
+    creationTime = fields.String()
+
+
 class DirectoryEntry(Schema):
     name = fields.String()
     type = fields.String(metadata={"description": "dir, image or video"})
@@ -109,3 +116,287 @@ class SmhError(Schema):
     code = fields.String(required=True)
     message = fields.String(required=True)
     requestId = fields.String(required=True)
+
+
+# -- material API (Eqxiu-style third-party material library) -----------------
+
+_TAG_IDS = re.compile(r"\d{1,18}(,\d{1,18})*")
+# A storage key: relative, '/'-separated, no '..' segment, no scheme.
+_STORAGE_KEY = re.compile(r"(?!/)(?!.*(^|/)\.\.?(/|$))[A-Za-z0-9._~\-/]{1,255}")
+_TIME_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+
+
+def material_path(value: str, field: str = "path") -> str:
+    """``path``/``tmbPath``: an http(s) URL or a storage key; raises ValidationError."""
+    if value.startswith(("http://", "https://")):
+        parts = urlsplit(value)
+        if not parts.hostname or any(ch.isspace() for ch in value):
+            raise ValidationError(f"{field} {value!r} is not a valid http(s) URL")
+        return value
+    if not _STORAGE_KEY.fullmatch(value) or "//" in value:
+        raise ValidationError(
+            f"{field} must be an http(s) URL or a storage key (relative, letters, digits, '._~-/', no '..')"
+        )
+    return value
+
+
+class IdList(fields.Field):
+    """Ids as ``"1,2,3"`` (the API's form) or a JSON list of integers; duplicates keep the first."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[int]:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+        elif isinstance(value, list):
+            parts = value
+        else:
+            raise ValidationError("must be comma-separated ids such as 1,2,3")
+        ids: list[int] = []
+        for part in parts:
+            if isinstance(part, bool) or not (isinstance(part, int) or (isinstance(part, str) and part.isdigit())):
+                raise ValidationError(f"{part!r} is not an id; use comma-separated positive integers such as 1,2,3")
+            number = int(part)
+            if number < 1 or number > 2**63 - 1:
+                raise ValidationError(f"{number} is not an id; ids are positive integers")
+            if number not in ids:
+                ids.append(number)
+        if not ids:
+            raise ValidationError("name at least one id, such as 1,2,3")
+        return ids
+
+
+class MaterialAuthQuery(QuerySchema):
+    token = fields.String(
+        load_default=None, metadata={"description": "An access token bound to the enterprise (space)."}
+    )
+    openId = fields.String(
+        required=True, validate=validate.Length(1, 255), metadata={"description": "The acting user."}
+    )
+    corpId = fields.String(
+        load_default=None,
+        metadata={"description": "The enterprise (space id); needed only with a library-wide admin token."},
+    )
+
+
+class MaterialItemIn(Schema):
+    """One item of ``add``; unknown keys are refused so a typo never drops data silently."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Length(1, 255))
+    bizType = fields.Integer(
+        required=True,
+        validate=validate.OneOf([2, 3]),
+        metadata={"description": "2 enterprise, 3 employee (visible to its openId only)"},
+    )
+    type = fields.Integer(
+        required=True,
+        validate=validate.OneOf([1, 2, 3, 4]),
+        metadata={"description": "1 image, 2 audio, 3 video, 4 text"},
+    )
+    uploadType = fields.Integer(load_default=0, validate=validate.Range(0, 3))
+    path = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=2048),
+        metadata={"description": "A storage key that exists, or an http(s) URL."},
+    )
+    tmbPath = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2048))
+    width = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(0, 1_000_000))
+    height = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(0, 1_000_000))
+    size = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(0, 2**62))
+    durationTime = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 10**9))
+    createTime = fields.String(
+        load_default=None, allow_none=True, metadata={"description": "YYYY-MM-DD HH:MM:SS in MEDIALIB_TIMEZONE"}
+    )
+    content = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=65_535))
+    tagIds = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=1000),
+        metadata={"description": "Comma-separated tag ids such as 1,2,3"},
+    )
+    keywords = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+    @validates_schema
+    def _check(self, data: dict[str, Any], **_: Any) -> None:
+        errors: dict[str, str] = {}
+        if not data["name"].strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in data["name"]):
+            errors["name"] = "must not be blank or contain control characters"
+        for key in ("path", "tmbPath"):
+            if data.get(key):
+                try:
+                    material_path(data[key], key)
+                except ValidationError as exc:
+                    errors[key] = str(exc.messages[0])
+        if data["type"] == 4 and not data.get("content"):
+            errors["content"] = "is required for type 4 (text)"
+        if data["type"] != 4 and not data.get("path"):
+            errors["path"] = "is required for types 1 to 3 (image, audio, video)"
+        if data.get("tagIds") is not None and not _TAG_IDS.fullmatch(data["tagIds"]):
+            errors["tagIds"] = "must be comma-separated tag ids such as 1,2,3"
+        if data.get("createTime") is not None and not _TIME_FORMAT.fullmatch(data["createTime"]):
+            errors["createTime"] = "must look like 2024-05-01 13:45:00 (YYYY-MM-DD HH:MM:SS)"
+        if errors:
+            raise ValidationError(errors)
+
+
+class MaterialRenameIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    materialId = fields.Integer(required=True, validate=validate.Range(1, 2**63 - 1))
+    name = fields.String(required=True, validate=validate.Length(1, 255))
+
+    @validates_schema
+    def _check(self, data: dict[str, Any], **_: Any) -> None:
+        if not data["name"].strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in data["name"]):
+            raise ValidationError({"name": "must not be blank or contain control characters"})
+
+
+class MaterialDeleteIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    materialIds = IdList(required=True, metadata={"description": "Comma-separated material ids, e.g. 1,2"})
+
+
+class MaterialListQuery(MaterialAuthQuery):
+    name = fields.String(
+        load_default=None,
+        validate=validate.Length(max=255),
+        metadata={"description": "Substring of the name; % and _ match themselves."},
+    )
+    pageNo = fields.Integer(load_default=1, validate=validate.Range(1, 1_000_000))
+    pageSize = fields.Integer(load_default=10, validate=validate.Range(1, 100))
+    type = fields.Integer(load_default=None, validate=validate.OneOf([1, 2, 3, 4]))
+    tagIds = fields.String(load_default=None, metadata={"description": "Materials with any of these tag ids"})
+    bizType = fields.Integer(load_default=None, validate=validate.OneOf([2, 3]))
+    startTime = fields.Integer(
+        load_default=None,
+        validate=validate.Range(0, 253_402_300_799_000),
+        metadata={"description": "Epoch milliseconds; createTime at or after it"},
+    )
+    endTime = fields.Integer(
+        load_default=None,
+        validate=validate.Range(0, 253_402_300_799_000),
+        metadata={"description": "Epoch milliseconds; createTime at or before it"},
+    )
+
+    @validates_schema
+    def _check(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("tagIds") is not None and not _TAG_IDS.fullmatch(data["tagIds"]):
+            raise ValidationError({"tagIds": "must be comma-separated tag ids such as 1,2,3"})
+        if (
+            data.get("startTime") is not None
+            and data.get("endTime") is not None
+            and (data["startTime"] > data["endTime"])
+        ):
+            raise ValidationError({"endTime": "must not be before startTime"})
+
+
+class MaterialIdsQuery(MaterialAuthQuery):
+    materialIds = IdList(required=True, metadata={"description": "Comma-separated material ids, e.g. 1,2,3"})
+
+
+class MaterialEventsQuery(MaterialAuthQuery):
+    after = fields.Integer(
+        load_default=0,
+        validate=validate.Range(0, 2**63 - 1),
+        metadata={"description": "Cursor: the last eventId the replica has applied."},
+    )
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class MaterialItemOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    bizType = fields.Integer()
+    type = fields.Integer()
+    corpId = fields.String()
+    uploadType = fields.Integer()
+    path = fields.String(allow_none=True)
+    tmbPath = fields.String(allow_none=True)
+    height = fields.Integer(allow_none=True)
+    width = fields.Integer(allow_none=True)
+    size = fields.Integer(allow_none=True)
+    durationTime = fields.Float(allow_none=True)
+    keywords = fields.String(allow_none=True)
+    status = fields.Integer()
+    createUser = fields.String(allow_none=True)
+    createTime = fields.String()
+    updateUser = fields.String(allow_none=True)
+    updateTime = fields.String()
+    content = fields.String(allow_none=True)
+    tagId = fields.String(allow_none=True)
+    transcodePath = fields.String(allow_none=True)
+    coverPath = fields.String(allow_none=True)
+
+
+class MaterialEventOut(Schema):
+    eventId = fields.Integer()
+    eventType = fields.String(metadata={"description": "material_add, material_rename or material_delete"})
+    corpId = fields.String()
+    occurredAt = fields.String()
+    data = fields.Dict()
+
+
+class Envelope(Schema):
+    """Every answer of the material API, errors included; ``code`` is a string, "200" on success."""
+
+    success = fields.Boolean(required=True)
+    code = fields.String(required=True)
+    msg = fields.String(required=True)
+    obj = fields.Raw(allow_none=True)
+    map = fields.Dict(allow_none=True)
+    list = fields.List(fields.Raw(), allow_none=True)
+
+
+class MaterialEnvelope(Envelope):
+    list = fields.List(fields.Nested(MaterialItemOut), allow_none=True)
+
+
+class MaterialEventsEnvelope(Envelope):
+    list = fields.List(fields.Nested(MaterialEventOut), allow_none=True)
+
+
+def load_batch(schema: Schema, data: Any, *, what: str = "item", status: int = 422) -> list[dict[str, Any]]:
+    """Load a JSON array of items; errors name the index and the field (at most five of them)."""
+    if not isinstance(data, list):
+        raise HTTPError(f"the body must be a JSON array of {what}s", status=400, code="InvalidParameter")
+    try:
+        return schema.load(data, many=True)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        bad = sorted((k for k in messages if isinstance(k, int)), key=int)
+        parts = [f"{what} {index}: {describe(messages[index])}" for index in bad[:5]]
+        if len(bad) > 5:
+            parts.append(f"and {len(bad) - 5} more bad {what}s")
+        raise HTTPError(
+            "; ".join(parts) or describe(messages),
+            status=status,
+            code="InvalidParameter",
+            extra={"badIndexes": bad[:100]},
+        ) from None
+
+
+# -- album covers -------------------------------------------------------------
+
+
+class CoverQuery(TokenAuthQuery):
+    size = fields.Integer(
+        load_default=None,
+        strict=False,
+        metadata={
+            "description": "Side of the square cover in pixels, 1 to MEDIALIB_COVER_MAX_SIZE; "
+            "without it the original image (a video's first frame)."
+        },
+    )
+
+    @validates("size")
+    def _size_in_range(self, value: int | None, **_kwargs: Any) -> None:
+        from .extension import get_state  # schemas load before the extension
+
+        top = get_state().config["MEDIALIB_COVER_MAX_SIZE"]
+        if value is not None and not 1 <= value <= top:
+            raise ValidationError(f"must be an integer from 1 to {top}, not {value}")

@@ -1,0 +1,153 @@
+"""fetch_to_file: allow list, private addresses, resolved-IP connection, limits, redirects."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from material_helpers import MediaServer
+
+from flask_medialib.errors import MediaError
+from flask_medialib.fetch import fetch_to_file, host_rule, is_public
+
+IMG = b"\xff\xd8" + b"jpeg-bytes" * 100
+
+
+@pytest.fixture
+def origin() -> Iterator[MediaServer]:
+    server = MediaServer({"/img.jpg": IMG, "/big": b"b" * 5000})
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def allow(app):
+    def set_hosts(*hosts: str, **config: object) -> None:
+        app.config["MEDIALIB_FETCH_ALLOWED_HOSTS"] = list(hosts)
+        app.config.update(config)
+
+    return set_hosts
+
+
+def refused(url: str, dest, text: str) -> None:
+    with pytest.raises(MediaError, match=text):
+        fetch_to_file(url, str(dest))
+    assert not dest.exists()
+
+
+def test_off_by_default(app, origin, tmp_path):
+    refused(f"{origin.base}/img.jpg", tmp_path / "out", "MEDIALIB_FETCH_ALLOWED_HOSTS")
+
+
+def test_a_host_named_exactly_is_fetched(origin, allow, tmp_path):
+    allow("127.0.0.1")
+    fetch_to_file(f"{origin.base}/img.jpg?v=1", str(tmp_path / "out"))
+    assert (tmp_path / "out").read_bytes() == IMG
+
+
+def test_hosts_not_in_the_list_and_other_schemes_are_refused(origin, allow, tmp_path):
+    allow("cdn.example.com")
+    refused(f"{origin.base}/img.jpg", tmp_path / "out", "not in MEDIALIB_FETCH_ALLOWED_HOSTS")
+    refused("ftp://cdn.example.com/a.jpg", tmp_path / "out", "only http")
+    refused("file:///etc/passwd", tmp_path / "out", "only http")
+    refused("http://cdn.example.com:99999/a", tmp_path / "out", "port")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_wildcard_never_reaches_private_addresses(origin, allow, tmp_path, host):
+    allow("*")
+    refused(f"http://{host}:{origin.port}/img.jpg", tmp_path / "out", "non-public address")
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(origin, allow, tmp_path, monkeypatch):
+    # A name that only our resolver knows: the fetch works only if it connects to the checked address,
+    # and it resolves once per request, so a rebinding DNS cannot swap the address after the check.
+    calls: list[str] = []
+    real = socket.getaddrinfo
+
+    def fake(host, port, *args, **kwargs):
+        calls.append(host)
+        if host == "media.test":
+            return real("127.0.0.1", port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    allow("media.test")
+    fetch_to_file(f"http://media.test:{origin.port}/img.jpg", str(tmp_path / "out"))
+    assert (tmp_path / "out").read_bytes() == IMG
+    # One lookup of the name; the connect only parses the checked address literal.
+    assert calls.count("media.test") == 1 and all(c == "media.test" or ipaddress.ip_address(c) for c in calls)
+    assert origin.hosts[-1] == f"media.test:{origin.port}"
+
+
+def test_same_host_redirects_are_followed_other_hosts_refused(origin, allow, tmp_path):
+    allow("127.0.0.1", "localhost")
+    fetch_to_file(f"{origin.base}/same", str(tmp_path / "a"))
+    fetch_to_file(f"{origin.base}/same-abs", str(tmp_path / "b"))
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes() == IMG
+    refused(f"{origin.base}/other", tmp_path / "c", "another host")
+    refused(f"{origin.base}/loop", tmp_path / "d", "more than 3")
+    refused(f"{origin.base}/no-location", tmp_path / "e", "without a Location")
+
+
+def test_size_limit_with_and_without_content_length(origin, allow, tmp_path):
+    allow("127.0.0.1", MEDIALIB_FETCH_MAX_BYTES=4096)
+    refused(f"{origin.base}/big", tmp_path / "out", "MEDIALIB_FETCH_MAX_BYTES")
+    refused(f"{origin.base}/chunked", tmp_path / "out", "MEDIALIB_FETCH_MAX_BYTES")
+
+
+def test_error_statuses_and_timeouts(origin, allow, tmp_path):
+    allow("127.0.0.1", MEDIALIB_FETCH_TIMEOUT=0.2)
+    refused(f"{origin.base}/missing", tmp_path / "out", "HTTP 500")
+    refused(f"{origin.base}/hang", tmp_path / "out", "timed out|TimeoutError|failed")
+    refused("http://127.0.0.1:9/none", tmp_path / "out", "failed")
+
+
+def test_host_rules():
+    assert host_rule("CDN.example.com.", ["cdn.example.com"]) == "exact"
+    assert host_rule("a.cdn.example.com", ["*.example.com"]) == "wildcard"
+    assert host_rule("example.com", ["*.example.com"]) is None
+    assert host_rule("evilexample.com", ["*.example.com"]) is None
+    assert host_rule("anything", ["*"]) == "wildcard"
+    assert host_rule("anything", []) is None
+
+
+@given(st.ip_addresses())
+def test_is_public_agrees_with_ipaddress(ip):
+    # Public means global and none of the internal kinds (carrier NAT 100.64/10 is not global).
+    mapped = getattr(ip, "ipv4_mapped", None)
+    target = mapped or ip
+    inner = (
+        not target.is_global
+        or target.is_loopback
+        or target.is_private
+        or target.is_link_local
+        or target.is_multicast
+        or target.is_reserved
+        or target.is_unspecified
+    )
+    assert is_public(str(ip)) is (not inner)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "10.0.0.1",
+        "172.16.3.4",
+        "192.168.1.1",
+        "169.254.169.254",
+        "::1",
+        "::ffff:127.0.0.1",
+        "fe80::1",
+        "224.0.0.1",
+        "0.0.0.0",
+        "fc00::1",
+    ],
+)
+def test_internal_addresses_are_not_public(address):
+    assert not is_public(address)
+    assert is_public("93.184.216.34") and is_public(str(ipaddress.ip_address("2606:4700::1111")))
