@@ -1,5 +1,36 @@
-"""Album cover API (placeholder until the cover issue lands)."""
+"""Album cover API (SMH): a 302 to a signed URL of the cover image."""
 
+from __future__ import annotations
+
+from flask import redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from .. import schemas
+from ..extension import get_state
+from ..services import covers
+from .admin import access_token
+from .apidoc import doc
 from .common import smh_blueprint
 
 bp = smh_blueprint("medialib_cover", __name__)
+
+
+@bp.route("/album/<library_id>/<space_id>/cover", methods=["GET"])
+@bp.route("/album/<library_id>/<space_id>/cover/<album_name>", methods=["GET"])
+@doc(
+    summary="Cover of an album (or of a space without albums): 302 to the image",
+    tag="covers",
+    query=schemas.CoverQuery,
+    responses={302: None},
+    errors=(400, 401, 403, 404, 503),
+)
+def cover(library_id: str, space_id: str, album_name: str | None = None) -> Response:
+    args = schemas.load(schemas.CoverQuery(), request.args)
+    link = covers.cover_link(
+        library_id, space_id, album_name, size=args["size"], token=access_token(), user_id=args["user_id"]
+    )
+    response = redirect(url_for("medialib_files.serve", token=link.token), code=302)
+    # Short-lived: the target URL changes with the media, so a browser must ask again soon.
+    max_age = get_state().config["MEDIALIB_COVER_REDIRECT_MAX_AGE"]
+    response.headers["Cache-Control"] = f"{'public' if link.public else 'private'}, max-age={max_age}"
+    return response
