@@ -116,7 +116,10 @@ class MediaLib:
         app.cli.add_command(cli.medialib_cli)
         events.init_app(app)
         if app.config["MEDIALIB_PRELOAD_DETECTOR"]:
-            state.detector()
+            # Fail fast and pay TensorFlow's import now rather than on a request.
+            load = getattr(state.detector(), "load", None)
+            if callable(load):
+                load()
 
     # -- pieces -------------------------------------------------------------
 

@@ -107,6 +107,9 @@ def app(app_config: dict, clock: FakeClock, tmp_path) -> Iterator[Flask]:
                 conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         state.cache.clear()
         state.db.engine.dispose()
+        client = getattr(state.cache.cache, "_write_client", None)
+        if client is not None:  # RedisCache: close its sockets, or ResourceWarning fails a later test
+            client.connection_pool.disconnect()
 
 
 @pytest.fixture
