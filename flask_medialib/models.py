@@ -94,7 +94,10 @@ class Media(Base):
         # materials leave it NULL, and NULLs never collide.
         UniqueConstraint("space_pk", "folder_pk", "file_name"),
         Index("ix_medialib_media_cover", "space_pk", "album_pk", "kind", "uploaded_at", "id"),
-        Index("ix_medialib_media_material", "space_pk", "created_at", "id"),
+        # Material lists: pages walk this newest first and test visibility and type from it alone;
+        # counts take index-only ranges of the next one (see services.materials._count).
+        Index("ix_medialib_media_material", "space_pk", "created_at", "id", "biz_type", "create_user", "kind"),
+        Index("ix_medialib_media_visible", "space_pk", "biz_type", "create_user", "kind", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

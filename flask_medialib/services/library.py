@@ -13,7 +13,7 @@ from typing import IO, BinaryIO
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import auth
+from .. import auth, generations
 from ..errors import HTTPError, MediaError, bad_request, conflict, not_found
 from ..extension import get_state
 from ..imaging.probe import probe_media
@@ -172,9 +172,11 @@ def delete_album(library: Library, space: Space, name: str) -> int:
     album = get_album(library, space, name)
     media = list(state.session.execute(select(Media).where(Media.album_pk == album.pk)).scalars())
     keys = [m.storage_key for m in media if m.storage_key]
+    space_pk = space.pk
     state.session.execute(delete(Media).where(Media.album_pk == album.pk))
     state.session.delete(album)
     state.session.commit()
+    generations.bump(space_pk)  # answers derived from the space's media are stale now
     for key in keys:  # after the commit: a failed commit must not lose bytes
         state.storage.delete(key)
     return len(media)
@@ -286,6 +288,7 @@ def save_upload(
             state.session.rollback()
             state.storage.delete(key)
             raise
+        generations.bump(media.space_pk)
         return media
     finally:
         if os.path.exists(temp_path):
@@ -323,8 +326,11 @@ def delete_media(items: Iterable[Media]) -> None:
     state = get_state()
     items = list(items)
     keys = [m.storage_key for m in items if m.storage_key]
+    spaces = {m.space_pk for m in items}
     for media in items:
         state.session.delete(media)
     state.session.commit()
+    for space_pk in spaces:
+        generations.bump(space_pk)
     for key in keys:
         state.storage.delete(key)
