@@ -149,6 +149,12 @@ KEYS: tuple[Key, ...] = (
         "Load the face model at start-up (fail fast) instead of on first use."),
     Key("MEDIALIB_COVER_REDIRECT_MAX_AGE", 30, _int(0, 3600),
         "Seconds a browser may keep a cover's 302 (short, so a new cover shows soon)."),
+    Key("MEDIALIB_COVER_MEMO_TTL", 5, _int(0, 60),
+        "Seconds a worker reuses a resolved cover 302 without the database (0: off); any media change "
+        "in the space ends it at once, a revoked token is refused again after at most this long."),
+    Key("MEDIALIB_COVER_MASTER_SIDE", 1024, _int(0, 8192),
+        "Short side of the cached downscaled copy that covers of other sizes up to it are cut from "
+        "(0: off; every size decodes the source)."),
     Key("MEDIALIB_MATERIAL_MAX_ITEMS", 1000, _int(1, 100_000), "Most items in one material ``add``."),
     Key("MEDIALIB_IMPORT_LOCK_TIMEOUT", 600, _int(1),
         "Seconds after which an unfinished material import no longer locks its enterprise."),

@@ -49,3 +49,8 @@ def current(space_pk: int) -> int:
         if isinstance(stored, int):
             return stored
     return value
+
+
+def key(space_pk: int) -> str:
+    """The cache key of the space's generation, for readers that fetch it in one ``get_many`` with their own keys."""
+    return _key(space_pk)

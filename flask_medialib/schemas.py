@@ -17,7 +17,7 @@ from .errors import HTTPError
 
 def load(schema: Schema, data: Any) -> dict[str, Any]:
     try:
-        return schema.load(data)  # type: ignore[no-any-return]
+        return schema.load(data)
     except ValidationError as exc:
         raise HTTPError(describe(exc.messages), status=400, code="InvalidParameter") from None
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from flask_medialib import MediaLib, get_state
+from flask_medialib import MediaLib, auth, get_state
 from flask_medialib.cli import create_tables
 from flask_medialib.clock import FakeClock
 from flask_medialib.models import Base
+from flask_medialib.services import library as lib
 
 PG_URL = os.environ.get("MEDIALIB_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("MEDIALIB_TEST_REDIS_URL")
@@ -125,3 +127,58 @@ def db(app: Flask):
 @pytest.fixture
 def runner(app: Flask):
     return app.test_cli_runner()
+
+
+@dataclass
+class Lib:
+    id: str
+    secret: str
+    admin: str  # an admin token bound to no space and no user
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def url(self, route: str, space: str = "-", tail: str = "") -> str:
+        return f"/api/v1/{route}/{self.id}/{space}" + (f"/{tail}" if tail else "")
+
+
+@pytest.fixture
+def make_lib(app: Flask) -> Callable[..., Lib]:
+    """Create a library, its spaces and (in every space) its albums, with an admin token."""
+
+    def make(
+        library_id: str = "lib1",
+        *,
+        multi_tenant: bool = False,
+        album_based: bool = False,
+        public_read: bool = False,
+        spaces: tuple[str, ...] = (),
+        albums: tuple[str, ...] = (),
+    ) -> Lib:
+        library, secret = lib.create_library(
+            library_id, multi_tenant=multi_tenant, album_based=album_based, public_read=public_read
+        )
+        for space_id in spaces:
+            lib.create_space(library, space_id)
+        for space_id in spaces or ("-",):
+            for name in albums:
+                lib.create_album(library, lib.get_space(library, space_id), name)
+        token, _ = auth.issue_token(library, grants=frozenset({"admin"}))
+        get_state(app).session.commit()
+        return Lib(library_id, secret, token)
+
+    return make
+
+
+@pytest.fixture
+def issue(app: Flask) -> Callable[..., str]:
+    """Issue a token through the service: issue("lib1", space="s1", user="u", grants="upload_file", ttl=60)."""
+
+    def make(
+        library_id: str, *, space: str | None = None, user: str | None = None, grants: str = "", ttl: int | None = None
+    ) -> str:
+        library = lib.get_library(library_id)
+        bound = lib.get_space(library, space) if space else None
+        token, _ = auth.issue_token(library, space=bound, user_id=user, grants=auth.parse_grants(grants), ttl=ttl)
+        get_state(app).session.commit()
+        return token
+
+    return make

@@ -7,13 +7,31 @@ time) -> the cover of the first usable one (cache, else render under a lock)
 Every cache key holds the media id and version, so a replaced file (new
 version) or a deleted row can never bring back an old cover. Faces are kept
 in the source's own (upright, full-resolution) pixels, so every size of a
-media shares one detection.
+media shares one detection, and a downscaled "master" copy of the decoded
+source is cached beside them, so other sizes up to its short side are cut
+from it instead of decoding the source again.
+
+The warm path asks the cache once and the database never:
+
+- the 302: :func:`memoised_link` fetches the memo of the resolved answer and
+  the space's generation (:mod:`..generations`) in one ``get_many``. A memo
+  counts only while its generation is the space's current one (every media
+  change in the space bumps it), it is younger than
+  ``MEDIALIB_COVER_MEMO_TTL`` and its token has not expired; so a revoked
+  token is refused again at most that many seconds later.
+- the file step: :func:`cached_file` fetches the cover bytes, the media's
+  "confirmed" marker and the generation in one ``get_many``. The marker holds
+  the generation at which the database last showed the media at this
+  version; any change in the space (a delete, a replace) makes it stale, so a
+  deleted or replaced media's URL goes back to the database and 404s.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
+import io
 import logging
 import math
 import os
@@ -23,10 +41,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from PIL import Image
 from sqlalchemy import select
 
-from .. import auth, locks, signing
+from .. import auth, generations, locks, signing
 from ..errors import DetectorUnavailable, HTTPError, MediaError, bad_request, not_found
 from ..extension import MediaLibState, get_state
 from ..fetch import fetch_to_file
@@ -80,16 +99,111 @@ def cover_link(
             f"library {library.id!r} has no albums: ask for the cover of the space (.../cover) without a name",
             "AlbumNotSupported",
         )
-    auth.authorize(library, space, token, user_id=user_id)
+    state = get_state()
+    # Read before the media rows: a write committed after this read bumps it, so
+    # what is memoised under it can never hide that write.
+    generation = generations.current(space.pk)
+    identity = auth.authorize(library, space, token, user_id=user_id)
     album = lib.get_album(library, space, album_name) if album_name is not None else None
     size = size or 0
     for media in candidates(space, album.pk if album else None):
         if ensure_cover(media, size):
-            return CoverLink(
-                signing.sign(signing.COVER, media.id, media.version, size), _is_public(library, space), media.id
+            public = _is_public(library, space)
+            link = CoverLink(
+                signing.sign(signing.COVER, media.id, media.version, size, public=public, space_pk=space.pk),
+                public,
+                media.id,
             )
+            confirm(state, media.id, media.version, generation)
+            token_expires = identity.token.expires_at if identity.token is not None else None
+            _memoise(state, (library_id, space_id, album_name, size, token, user_id), space.pk, generation,
+                     link, token_expires)  # fmt: skip
+            return link
     where = f"album {album_name!r}" if album_name is not None else f"space {space.space_id!r}"
     raise not_found(f"{where} has no image or video that can be shown as a cover", "NoCoverMedia")
+
+
+# -- the warm path ------------------------------------------------------------------
+
+_SPACES_KEY = "medialib_cover_spaces"  # app.extensions: (library id, space id) -> space pk
+_SPACES_MAX = 10_000
+
+
+def _space_pks() -> dict[tuple[str, str], int]:
+    # Per app and process: a space's pk never changes, and a memo names its pk, so a
+    # stale entry (a library deleted and made again) only costs a miss.
+    return current_app.extensions.setdefault(_SPACES_KEY, {})  # type: ignore[no-any-return]
+
+
+def _memo_key(request_key: tuple[Any, ...]) -> str:
+    library_id, space_id, album_name, size, token, user_id = request_key
+    who = auth.digest(token) if token else ""
+    raw = repr((library_id, space_id, album_name, size or 0, who, user_id or ""))
+    return "cover:memo:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def memoised_link(
+    library_id: str, space_id: str, album_name: str | None, *, size: int | None, token: str | None,
+    user_id: str | None,
+) -> CoverLink | None:  # fmt: skip
+    """The memoised answer of :func:`cover_link`, from one cache round trip; None on a miss."""
+    state = get_state()
+    ttl = state.config["MEDIALIB_COVER_MEMO_TTL"]
+    space_pk = _space_pks().get((library_id, space_id))
+    if not ttl or space_pk is None:
+        return None
+    key = _memo_key((library_id, space_id, album_name, size, token, user_id))
+    memo, generation = state.cache.get_many(key, generations.key(space_pk))
+    if not isinstance(memo, tuple) or len(memo) != 7 or generation is None:
+        return None
+    memo_space, memo_generation, made_at, token_expires, signed, public, media_id = memo
+    now = signing.now()
+    if memo_space != space_pk or memo_generation != generation or not 0 <= now - made_at < ttl:
+        return None
+    if token_expires is not None and now >= token_expires:
+        return None  # the slow path says why (expired) or renews it
+    return CoverLink(signed, public, media_id)
+
+
+def _memoise(
+    state: MediaLibState, request_key: tuple[Any, ...], space_pk: int, generation: int, link: CoverLink,
+    token_expires: Any,
+) -> None:  # fmt: skip
+    ttl = state.config["MEDIALIB_COVER_MEMO_TTL"]
+    if not ttl:
+        return
+    spaces = _space_pks()
+    if len(spaces) >= _SPACES_MAX:
+        spaces.clear()
+    spaces[(request_key[0], request_key[1])] = space_pk
+    expires = token_expires.replace(tzinfo=dt.UTC).timestamp() if token_expires is not None else None
+    memo = (space_pk, generation, signing.now(), expires, link.token, link.public, link.media_id)
+    state.cache.set(_memo_key(request_key), memo, timeout=ttl)
+
+
+def confirmed_key(media_id: int, version: int) -> str:
+    return f"cover:ok:{media_id}:{version}"
+
+
+def confirm(state: MediaLibState, media_id: int, version: int, generation: int | None) -> None:
+    """Note that the database showed this media at this version under ``generation`` (read before it)."""
+    if generation is not None:
+        state.cache.set(confirmed_key(media_id, version), generation)
+
+
+def cached_file(ref: signing.FileRef) -> tuple[bytes, str] | None:
+    """(bytes, mime) of a signed cover from one cache round trip, or None: ask the database."""
+    if ref.rendition != signing.COVER or not ref.space_pk:
+        return None
+    state = get_state()
+    entry, confirmed, generation = state.cache.get_many(
+        _cover_key(state, ref.media_id, ref.version, ref.size),
+        confirmed_key(ref.media_id, ref.version),
+        generations.key(ref.space_pk),
+    )
+    if entry is None or generation is None or confirmed != generation or entry[0] == "original":
+        return None
+    return entry[1], entry[0]
 
 
 def _is_public(library: Library, space: Space) -> bool:
@@ -134,7 +248,15 @@ def _variant(state: MediaLibState) -> str:
 
 
 def cover_key(state: MediaLibState, media: Media, size: int) -> str:
-    return f"cover:img:{media.id}:{media.version}:{size}:{_variant(state)}"
+    return _cover_key(state, media.id, media.version, size)
+
+
+def _cover_key(state: MediaLibState, media_id: int, version: int, size: int) -> str:
+    return f"cover:img:{media_id}:{version}:{size}:{_variant(state)}"
+
+
+def master_key(state: MediaLibState, media: Media) -> str:
+    return f"cover:master:{media.id}:{media.version}:{state.config['MEDIALIB_COVER_MASTER_SIDE']}"
 
 
 def faces_key(state: MediaLibState, media: Media) -> str:
@@ -228,6 +350,10 @@ def _render(state: MediaLibState, media: Media, size: int, timings: Timings) -> 
     if kind not in ("image", "video"):
         raise MediaError(f"media {media.id} is {kind or 'of an unknown kind'}, not an image or video")
     max_pixels = state.config["MEDIALIB_MAX_IMAGE_PIXELS"]
+    if size:
+        entry = _render_from_master(state, media, size, timings)
+        if entry is not None:
+            return entry
     start = time.perf_counter()
     with _local_file(state, media) as path:
         timings.load = time.perf_counter() - start
@@ -248,7 +374,53 @@ def _render(state: MediaLibState, media: Media, size: int, timings: Timings) -> 
     start = time.perf_counter()
     data = render_size(state, image, source_size, faces, size)
     timings.crop_encode = time.perf_counter() - start
+    _store_master(state, media, image, source_size)
     return (_MIME[state.config["MEDIALIB_COVER_FORMAT"]], data)
+
+
+# -- the master: a downscaled decoded source that other sizes are cut from -------------
+
+_MASTER_QUALITY = 90
+
+
+def _render_from_master(state: MediaLibState, media: Media, size: int, timings: Timings) -> tuple[Any, Any] | None:
+    """A cover cut from the cached master, when it and the faces are cached and it is big enough."""
+    master, faces = state.cache.get_many(master_key(state, media), faces_key(state, media))
+    if not isinstance(master, tuple) or len(master) != 3 or faces is None:
+        return None
+    short, source_size, data = master
+    need = math.ceil(size * state.config["MEDIALIB_COVER_ZOOM"])
+    if short < min(need, min(source_size)):
+        return None  # too small for this size: decode the source
+    start = time.perf_counter()
+    try:
+        with quiet(), Image.open(io.BytesIO(data), formats=("JPEG",)) as im:
+            im.draft("RGB", (need, need))  # a small size needs only a fraction of the master
+            image = im.convert("RGB")
+    except DECODE_ERRORS:
+        return None  # a damaged entry: the source is still there
+    timings.decode = time.perf_counter() - start
+    start = time.perf_counter()
+    out = render_size(state, image, tuple(source_size), [Face.from_dict(item) for item in faces], size)
+    timings.crop_encode = time.perf_counter() - start
+    return (_MIME[state.config["MEDIALIB_COVER_FORMAT"]], out)
+
+
+def _store_master(state: MediaLibState, media: Media, image: Image.Image, source_size: tuple[int, int]) -> None:
+    """Cache what was decoded anyway, shrunk by a whole factor (cheap) to a short side <= the setting."""
+    side = state.config["MEDIALIB_COVER_MASTER_SIDE"]
+    if not side:
+        return
+    key = master_key(state, media)
+    old = state.cache.get(key)
+    factor = math.ceil(min(image.size) / side)
+    short = min(image.size) // max(factor, 1)
+    if isinstance(old, tuple) and len(old) == 3 and old[0] >= short:
+        return
+    master = image.reduce(factor) if factor > 1 else image
+    buf = io.BytesIO()
+    master.save(buf, "JPEG", quality=_MASTER_QUALITY)
+    state.cache.set(key, (min(master.size), tuple(source_size), buf.getvalue()))
 
 
 def render_size(

@@ -28,10 +28,10 @@ import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import ValidationError
-from sqlalchemy import Select, delete, func, insert, literal, or_, select, text, update
+from sqlalchemy import Select, Table, delete, func, insert, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import auth, events, generations
@@ -391,7 +391,7 @@ def _insert_rows(rows: list[dict[str, Any]]) -> None:
     """
     state = get_state()
     conn = state.session.connection()
-    table = Media.__table__
+    table = cast(Table, Media.__table__)  # a mapped class's table is always a Table
     if conn.dialect.name == "postgresql":
         ids = sorted(
             conn.execute(

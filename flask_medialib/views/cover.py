@@ -14,6 +14,9 @@ from .common import smh_blueprint
 
 bp = smh_blueprint("medialib_cover", __name__)
 
+# One instance: building a schema costs more than loading with it, and loading keeps no state.
+_QUERY = schemas.CoverQuery()
+
 
 @bp.route("/album/<library_id>/<space_id>/cover", methods=["GET"])
 @bp.route("/album/<library_id>/<space_id>/cover/<album_name>", methods=["GET"])
@@ -25,10 +28,11 @@ bp = smh_blueprint("medialib_cover", __name__)
     errors=(400, 401, 403, 404, 503),
 )
 def cover(library_id: str, space_id: str, album_name: str | None = None) -> Response:
-    args = schemas.load(schemas.CoverQuery(), request.args)
-    link = covers.cover_link(
-        library_id, space_id, album_name, size=args["size"], token=access_token(), user_id=args["user_id"]
-    )
+    args = schemas.load(_QUERY, request.args)
+    where = (library_id, space_id, album_name)
+    who = {"size": args["size"], "token": access_token(), "user_id": args["user_id"]}
+    # Warm: one cache round trip and no SQL; else the full walk (which memoises its answer).
+    link = covers.memoised_link(*where, **who) or covers.cover_link(*where, **who)
     response = redirect(url_for("medialib_files.serve", token=link.token), code=302)
     # Short-lived: the target URL changes with the media, so a browser must ask again soon.
     max_age = get_state().config["MEDIALIB_COVER_REDIRECT_MAX_AGE"]

@@ -20,7 +20,7 @@ from cover_helpers import (
     upload,
 )
 
-from flask_medialib import get_state
+from flask_medialib import generations, get_state
 from flask_medialib.models import AUDIO, IMAGE, TEXT
 from flask_medialib.services import library as lib
 
@@ -184,12 +184,13 @@ def test_replaced_bytes_with_a_new_version_are_never_served_stale(client, album_
     library, space = album_lib
     media = upload(library, space, "a", "r.jpg", jpeg(RED), at(1))
     old_location = client.get(cover_path("lib", size=8)).headers["Location"]
-    # What a replace does: new bytes, version bumped, in one commit.
+    # What a replace does: new bytes, version bumped, in one commit, then the space's generation bumped.
     state = get_state()
     with open(state.storage.path(media.storage_key), "wb") as fh:
         fh.write(jpeg(BLUE))
     media.version += 1
     state.session.commit()
+    generations.bump(space.pk)
     image, _, _ = fetch_cover(client, cover_path("lib", size=8))
     assert close_to(mean_color(image), BLUE)
     with client.get(old_location) as stale:

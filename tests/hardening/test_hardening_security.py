@@ -193,7 +193,7 @@ def test_signed_urls_cannot_be_retargeted(app, client, make_lib, photo):
         with client.get(f"{API}/f/{token}") as ok:
             assert ok.status_code == 200
     payload, signature = _split(cover_x)
-    rendition, media_id, version, size, expires = payload
+    rendition, media_id, version, size, expires, *_visibility = payload  # covers also carry public, space
     other_payload, other_signature = _split(cover_y)
     forged = [
         [rendition, other_payload[1], version, size, expires],  # other media
