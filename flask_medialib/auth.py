@@ -168,6 +168,13 @@ def revoke(library: Library, token: str) -> None:
     if row.revoked_at is None:
         row.revoked_at = state.clock()
     state.session.commit()
+    # Answers memoised for this token (covers) check this mark in the same cache
+    # round trip, so a revocation holds at once; memos live at most a minute.
+    state.cache.set(revoked_key(row.token_hash), True, timeout=120)
+
+
+def revoked_key(token_hash: str) -> str:
+    return f"token:revoked:{token_hash}"
 
 
 __all__ = ["GRANTS", "HTTPError", "Identity", "authorize", "check_secret", "digest", "issue_token", "revoke"]

@@ -151,7 +151,7 @@ KEYS: tuple[Key, ...] = (
         "Seconds a browser may keep a cover's 302 (short, so a new cover shows soon)."),
     Key("MEDIALIB_COVER_MEMO_TTL", 5, _int(0, 60),
         "Seconds a worker reuses a resolved cover 302 without the database (0: off); any media change "
-        "in the space ends it at once, a revoked token is refused again after at most this long."),
+        "in the space and any token revocation end it at once."),
     Key("MEDIALIB_COVER_MASTER_SIDE", 1024, _int(0, 8192),
         "Short side of the cached downscaled copy that covers of other sizes up to it are cut from "
         "(0: off; every size decodes the source)."),

@@ -72,11 +72,18 @@ def sign(
     return str(_serializer().dumps(payload))
 
 
+@functools.lru_cache(maxsize=4096)
+def _decode(secret: str, token: str) -> FileRef:
+    # Pure in (secret, token), and a warm file step is mostly this HMAC and JSON:
+    # remember good tokens (a bad one raises, and exceptions are not cached).
+    rendition, media_id, version, size, expires, *extra = _serializer_for(secret).loads(token)
+    public, space_pk = extra if extra else (0, 0)
+    return FileRef(str(rendition), int(media_id), int(version), int(size), int(expires), bool(public), int(space_pk))
+
+
 def verify(token: str) -> FileRef:
     try:
-        rendition, media_id, version, size, expires, *extra = _serializer().loads(token)
-        public, space_pk = extra if extra else (0, 0)
-        ref = FileRef(str(rendition), int(media_id), int(version), int(size), int(expires), bool(public), int(space_pk))
+        ref = _decode(get_state().signing_secret, token)
     except (BadSignature, ValueError, TypeError):
         raise forbidden(
             "the file URL is not valid (bad signature); ask for the cover again", "InvalidSignature"

@@ -153,8 +153,9 @@ def memoised_link(
     if not ttl or space_pk is None:
         return None
     key = _memo_key((library_id, space_id, album_name, size, token, user_id))
-    memo, generation = state.cache.get_many(key, generations.key(space_pk))
-    if not isinstance(memo, tuple) or len(memo) != 7 or generation is None:
+    revoked_mark = auth.revoked_key(auth.digest(token)) if token else "-"
+    memo, generation, revoked = state.cache.get_many(key, generations.key(space_pk), revoked_mark)
+    if not isinstance(memo, tuple) or len(memo) != 7 or generation is None or revoked:
         return None
     memo_space, memo_generation, made_at, token_expires, signed, public, media_id = memo
     now = signing.now()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import redirect, request, url_for
+import functools
+from typing import Any
+
+from flask import current_app, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import schemas
@@ -16,6 +19,23 @@ bp = smh_blueprint("medialib_cover", __name__)
 
 # One instance: building a schema costs more than loading with it, and loading keeps no state.
 _QUERY = schemas.CoverQuery()
+_FILE_BASE = "medialib_cover_file_base"  # app.extensions: script root -> ".../f/"
+
+
+@functools.lru_cache(maxsize=4096)
+def _query(query_string: bytes) -> tuple[tuple[str, Any], ...]:
+    # The warm path is dominated by fixed costs; covers in <img> tags repeat the same
+    # query strings, and loading is a pure function of them, so validate each once.
+    return tuple(schemas.load(_QUERY, request.args).items())
+
+
+def _file_url(token: str) -> str:
+    # url_for costs as much as the rest of a warm 302; the prefix only depends on the script root.
+    bases = current_app.extensions.setdefault(_FILE_BASE, {})
+    base = bases.get(request.script_root)
+    if base is None:
+        base = bases[request.script_root] = url_for("medialib_files.serve", token="~")[:-1]  # noqa: S106 - a placeholder
+    return f"{base}{token}"
 
 
 @bp.route("/album/<library_id>/<space_id>/cover", methods=["GET"])
@@ -28,13 +48,17 @@ _QUERY = schemas.CoverQuery()
     errors=(400, 401, 403, 404, 503),
 )
 def cover(library_id: str, space_id: str, album_name: str | None = None) -> Response:
-    args = schemas.load(_QUERY, request.args)
+    args = dict(_query(request.query_string))
     where = (library_id, space_id, album_name)
     who = {"size": args["size"], "token": access_token(), "user_id": args["user_id"]}
     # Warm: one cache round trip and no SQL; else the full walk (which memoises its answer).
     link = covers.memoised_link(*where, **who) or covers.cover_link(*where, **who)
-    response = redirect(url_for("medialib_files.serve", token=link.token), code=302)
     # Short-lived: the target URL changes with the media, so a browser must ask again soon.
     max_age = get_state().config["MEDIALIB_COVER_REDIRECT_MAX_AGE"]
-    response.headers["Cache-Control"] = f"{'public' if link.public else 'private'}, max-age={max_age}"
-    return response
+    return Response(
+        status=302,
+        headers={
+            "Location": _file_url(link.token),
+            "Cache-Control": f"{'public' if link.public else 'private'}, max-age={max_age}",
+        },
+    )

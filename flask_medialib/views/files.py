@@ -40,7 +40,9 @@ def serve(token: str) -> Response:
             return response
         cached = covers.cached_file(ref)
         if cached is not None:
-            return _bytes_response(cached, ref.etag, cache_control)
+            # If-None-Match was answered above and these bytes take no ranges: no make_conditional.
+            data, mime = cached
+            return Response(data, mimetype=mime, headers={"ETag": f'"{ref.etag}"', "Cache-Control": cache_control})
     state = get_state()
     # Read before the media row: see covers.confirm.
     generation = generations.current(ref.space_pk) if ref.space_pk else None
