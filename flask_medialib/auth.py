@@ -21,9 +21,7 @@ from .extension import get_state
 from .models import AccessToken, Library, Space
 
 # SMH's grant names, plus ``material_write`` for the material API.
-GRANTS = frozenset(
-    {"admin", "upload_file", "delete_file", "create_directory", "delete_directory", "material_write"}
-)
+GRANTS = frozenset({"admin", "upload_file", "delete_file", "create_directory", "delete_directory", "material_write"})
 
 
 def digest(value: str) -> str:
@@ -160,9 +158,7 @@ def _renew(row: AccessToken) -> None:
 
 def revoke(library: Library, token: str) -> None:
     state = get_state()
-    row = state.session.execute(
-        select(AccessToken).where(AccessToken.token_hash == digest(token))
-    ).scalar_one_or_none()
+    row = state.session.execute(select(AccessToken).where(AccessToken.token_hash == digest(token))).scalar_one_or_none()
     if row is None or row.library_id != library.id:
         raise forbidden("no such access token in this library", "InvalidAccessToken")
     if row.revoked_at is None:

@@ -132,7 +132,7 @@ _SPACES_MAX = 10_000
 def _space_pks() -> dict[tuple[str, str], int]:
     # Per app and process: a space's pk never changes, and a memo names its pk, so a
     # stale entry (a library deleted and made again) only costs a miss.
-    return current_app.extensions.setdefault(_SPACES_KEY, {})  # type: ignore[no-any-return]
+    return current_app.extensions.setdefault(_SPACES_KEY, {})
 
 
 def _memo_key(request_key: tuple[Any, ...]) -> str:

@@ -87,9 +87,7 @@ def list_libraries() -> list[Library]:
 def create_space(library: Library, space_id: str | None = None, *, public_read: bool = False) -> Space:
     state = get_state()
     if not library.multi_tenant:
-        raise bad_request(
-            f"library {library.id!r} is single-tenant: its one space is '-'", "MultiSpaceNotSupported"
-        )
+        raise bad_request(f"library {library.id!r} is single-tenant: its one space is '-'", "MultiSpaceNotSupported")
     if space_id is None:
         space_id = "space" + secrets.token_hex(5)
     check_id(space_id, "space id")
@@ -112,9 +110,7 @@ def list_spaces(library: Library) -> list[Space]:
 
 def get_space(library: Library, space_id: str) -> Space:
     if library.multi_tenant and space_id == ROOT_SPACE:
-        raise not_found(
-            f"library {library.id!r} is multi-tenant: name a space, '-' is not one", "SpaceNotFound"
-        )
+        raise not_found(f"library {library.id!r} is multi-tenant: name a space, '-' is not one", "SpaceNotFound")
     if not library.multi_tenant and space_id != ROOT_SPACE:
         raise not_found(f"library {library.id!r} is single-tenant: its one space is '-'", "SpaceNotFound")
     stmt = select(Space).where(Space.library_id == library.id, Space.space_id == space_id)
@@ -299,7 +295,7 @@ def _unsupported(name: str, detail: str, temp_path: str) -> HTTPError:
     """415 naming the client's file, not the staging file the probe saw."""
     staged = os.path.basename(temp_path)
     detail = detail.replace(temp_path, staged)
-    detail = detail[len(staged):].strip() if detail.startswith(staged) else detail.replace(staged, "the file")
+    detail = detail[len(staged) :].strip() if detail.startswith(staged) else detail.replace(staged, "the file")
     return HTTPError(
         f"{name!r} {detail} (its kind comes from its content, not its name); "
         "upload an image (JPEG, PNG, GIF, WebP, HEIC ...) or a video (MP4, MOV, WebM ...)",

@@ -207,9 +207,7 @@ def _file_path(library: Library, space: Space, path: str) -> tuple[lib.Folder, s
     expected = 2 if library.album_based else 1
     if len(parts) != expected:
         shape = "AlbumName/FileName" if library.album_based else "FileName"
-        raise bad_request(
-            f"the file path {path!r} must be {shape}; names must not contain '/'", "InvalidFileName"
-        )
+        raise bad_request(f"the file path {path!r} must be {shape}; names must not contain '/'", "InvalidFileName")
     album_name = parts[0] if library.album_based else None
     lib.check_name(parts[-1], "file name")
     return lib.folder(library, space, album_name), parts[-1]
