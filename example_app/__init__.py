@@ -13,9 +13,8 @@ import secrets
 from typing import Any
 
 from flask import Flask, render_template_string
-from sqlalchemy.exc import DBAPIError
 
-from flask_medialib import MediaLib, get_state
+from flask_medialib import MediaLib
 from flask_medialib.cli import create_tables
 from flask_medialib.services import library as lib
 
@@ -52,7 +51,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     MediaLib(app)
     with app.app_context():
-        create_tables_once()
+        create_tables()
 
     _register_pages(app)
     return app
@@ -88,15 +87,6 @@ def shared_secret_key(instance_path: str) -> str:
             os.unlink(temp)
     with open(path) as fp:
         return fp.read().strip()
-
-
-def create_tables_once() -> None:
-    """create_all checks first; a worker that loses a creation race just checks again."""
-    try:
-        create_tables()
-    except DBAPIError:
-        get_state().db.session.rollback()
-        create_tables()
 
 
 def _psycopg3(url: str) -> str:

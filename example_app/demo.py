@@ -23,10 +23,9 @@ from PIL import Image
 from sqlalchemy.exc import IntegrityError
 
 from flask_medialib import get_state
+from flask_medialib.cli import create_tables
 from flask_medialib.errors import HTTPError
 from flask_medialib.services import library as lib
-
-from . import create_tables_once
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +136,7 @@ def _video_bytes() -> bytes:
 def seed(app: Flask) -> dict[str, Any]:
     """Create the demo libraries once; returns what this call did (for logs and tests)."""
     with app.app_context():
-        create_tables_once()
+        create_tables()
         state = get_state()
         start = state.clock() - dt.timedelta(days=1)
         done: dict[str, Any] = {"demo": 0, "private": 0}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy import text
 
 from . import auth
 from .errors import MediaLibError
@@ -19,9 +20,22 @@ from .services import library as lib
 medialib_cli = AppGroup("medialib", help="Manage the media library.")
 
 
+_DDL_LOCK = 0x6D656469  # PostgreSQL advisory lock key of table creation ("medi")
+
+
 def create_tables() -> None:
-    """Create the ``medialib_*`` tables that are missing (safe to run again)."""
-    Base.metadata.create_all(get_state().db.engine)
+    """Create the ``medialib_*`` tables that are missing (safe to run again, and at once).
+
+    Several workers starting together all call this: each takes a database-wide
+    lock first, so one creates and the others then find every table there.
+    """
+    with get_state().db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
+        elif conn.dialect.name == "sqlite":
+            # Take SQLite's write lock before looking at the schema (waits on busy_timeout).
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        Base.metadata.create_all(conn)
 
 
 def _fail(exc: MediaLibError) -> None:
