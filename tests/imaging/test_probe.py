@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,17 +61,20 @@ def test_image_probe_decodes_no_pixel(tmp_path: Path, monkeypatch: pytest.Monkey
         raise AssertionError("probe must not decode pixels")
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
-    started = time.perf_counter()
     assert probe_media(path).width == 6000
-    assert time.perf_counter() - started < 0.5
 
 
-def test_bomb_header_is_refused_fast(png_declaring: Callable[[int, int], Path]) -> None:
+def test_bomb_header_is_refused_without_decoding(
+    png_declaring: Callable[[int, int], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = png_declaring(50_000, 50_000)
-    started = time.perf_counter()
+
+    def no_decoding(self: object) -> None:
+        raise AssertionError("a bomb must be refused before any pixel is decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
     with pytest.raises(MediaError, match="2500000000 pixels"):
         probe_media(path, max_pixels=100_000_000)
-    assert time.perf_counter() - started < 0.5
     with pytest.raises(MediaError, match="100x100"):
         probe_media(png_declaring(100, 100), max_pixels=5000)
 
