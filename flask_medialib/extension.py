@@ -108,11 +108,13 @@ class MediaLib:
         app.extensions[EXTENSION_KEY] = state
 
         from . import cli, events
-        from .views import blueprints
+        from .views import blueprints, material
+        from .views.common import install_unrouted
 
         prefix = app.config["MEDIALIB_URL_PREFIX"]
         for bp in blueprints():
             app.register_blueprint(bp, url_prefix=prefix)
+        install_unrouted(app, prefix, [(material.BASE + "/", material.render_error)])
         app.cli.add_command(cli.medialib_cli)
         events.init_app(app)
         if app.config["MEDIALIB_PRELOAD_DETECTOR"]:

@@ -8,8 +8,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from ..errors import HTTPError, bad_request
 
@@ -83,3 +83,38 @@ def smh_blueprint(name: str, import_name: str) -> Blueprint:
     bp = Blueprint(name, import_name)
     install(bp, smh_error)
     return bp
+
+
+Render = Callable[[int, str, str, dict[str, Any]], Response]
+
+
+def install_unrouted(app: Flask, prefix: str, renderers: list[tuple[str, Render]]) -> None:
+    """JSON 404/405 for URLs under ``prefix`` that match no route of ours.
+
+    Routing fails before any blueprint is known, so blueprint handlers never see
+    these; an app-wide error handler would take over the host's own pages. A
+    before-request hook that answers only under our prefix does neither. With an
+    empty prefix every URL would be "ours", so nothing is installed.
+    ``renderers`` pairs a sub-path with the error shape of its API (first match wins).
+    """
+    if not prefix:
+        return
+
+    @app.before_request
+    def _unrouted() -> Response | None:
+        exc = request.routing_exception
+        path = request.path
+        if not isinstance(exc, NotFound | MethodNotAllowed) or not (path == prefix or path.startswith(prefix + "/")):
+            return None
+        render = next((r for sub, r in renderers if path.startswith(prefix + sub)), smh_error)
+        if isinstance(exc, MethodNotAllowed):
+            allowed = ", ".join(sorted(exc.valid_methods or ()))
+            response = render(405, "MethodNotAllowed", f"{request.method} is not allowed on {path}; use {allowed}", {})
+            response.status_code = 405
+            response.headers["Allow"] = allowed
+        else:
+            message = f"no route {request.method} {path}; {prefix}/openapi.json lists every route"
+            response = render(404, "RouteNotFound", message, {})
+            response.status_code = 404
+        response.headers["X-Request-Id"] = request_id()
+        return response

@@ -229,6 +229,41 @@ def test_host_without_own_404_handler_keeps_werkzeug_html(new_app) -> None:
     assert page.status_code == 404 and page.mimetype == "text/html"
 
 
+def test_unrouted_urls_under_the_prefix_answer_json_and_the_host_keeps_its_pages(new_app) -> None:
+    host = new_app()
+
+    @host.errorhandler(404)
+    def host_404(_exc):
+        return "<h1>host page</h1>", 404
+
+    MediaLib(host)
+    client = host.test_client()
+    missing = client.get("/api/v1/no/such/route")
+    assert missing.status_code == 404 and missing.mimetype == "application/json"
+    assert missing.json["code"] == "RouteNotFound" and "/api/v1/openapi.json" in missing.json["message"]
+    assert missing.json["requestId"] == missing.headers["X-Request-Id"]
+
+    wrong_method = client.patch("/api/v1/space/lib1")
+    assert wrong_method.status_code == 405 and wrong_method.json["code"] == "MethodNotAllowed"
+    assert set(wrong_method.headers["Allow"].split(", ")) >= {"GET", "POST"}
+
+    material = client.get("/api/v1/biz/material/third/nothing")
+    assert material.status_code == 404
+    assert material.json["success"] is False and material.json["code"] == "404"
+
+    # Outside the prefix, and where the prefix is only a prefix of a word, the host's page stays.
+    for path in ("/nowhere", "/api/v1x/space"):
+        page = client.get(path)
+        assert page.status_code == 404 and page.data == b"<h1>host page</h1>"
+
+
+def test_an_empty_prefix_leaves_every_unrouted_url_to_the_host(new_app) -> None:
+    host = new_app(MEDIALIB_URL_PREFIX="")
+    MediaLib(host)
+    page = host.test_client().get("/nowhere")
+    assert page.status_code == 404 and page.mimetype == "text/html"
+
+
 def test_every_admin_and_file_route_is_documented(app: Flask) -> None:
     views = [
         (rule.rule, app.view_functions[rule.endpoint])
