@@ -52,10 +52,6 @@ def _serializer_for(secret: str) -> URLSafeSerializer:
 
 def now() -> float:
     """Epoch seconds of the extension's clock (a fake one in tests)."""
-    return _now()
-
-
-def _now() -> float:
     return get_state().clock().replace(tzinfo=dt.UTC).timestamp()
 
 
@@ -65,7 +61,7 @@ def sign(
     """``public``/``space_pk`` (covers) go into the payload only when given."""
     ttl = get_state().config["MEDIALIB_SIGNED_URL_TTL"]
     window = max(ttl // 10, 1)
-    expires = int(math.ceil((_now() + ttl) / window) * window)
+    expires = int(math.ceil((now() + ttl) / window) * window)
     payload: list[object] = [rendition, media_id, version, size, expires]
     if public is not None:
         payload += [int(public), space_pk]
@@ -88,6 +84,6 @@ def verify(token: str) -> FileRef:
         raise forbidden(
             "the file URL is not valid (bad signature); ask for the cover again", "InvalidSignature"
         ) from None
-    if ref.expires <= _now():
+    if ref.expires <= now():
         raise forbidden("the file URL has expired; ask for the cover again", "SignatureExpired")
     return ref
