@@ -304,16 +304,18 @@ def _unsupported(name: str, detail: str, temp_path: str) -> HTTPError:
     )
 
 
+def too_large(limit: int) -> HTTPError:
+    return HTTPError(
+        f"the file is larger than {limit} bytes (MEDIALIB_MAX_UPLOAD_BYTES)", status=413, code="EntityTooLarge"
+    )
+
+
 def _copy_limited(stream: IO[bytes], out: BinaryIO, limit: int) -> int:
     size = 0
     while chunk := stream.read(_CHUNK):
         size += len(chunk)
         if size > limit:
-            raise HTTPError(
-                f"the file is larger than {limit} bytes (MEDIALIB_MAX_UPLOAD_BYTES)",
-                status=413,
-                code="EntityTooLarge",
-            )
+            raise too_large(limit)
         out.write(chunk)
     return size
 

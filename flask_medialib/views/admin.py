@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, redirect, request, url_for
+from flask import Response, jsonify, request
 from werkzeug.routing import PathConverter
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import auth, schemas, signing
 from ..auth import Identity
-from ..errors import HTTPError, bad_request, forbidden
+from ..errors import bad_request, forbidden
 from ..extension import get_state
 from ..models import Album, Library, Media, Space
 from ..services import library as lib
 from .apidoc import doc
 from .common import smh_blueprint
+from .files import redirect_to
 
 bp = smh_blueprint("medialib_admin", __name__)
 
@@ -228,9 +229,7 @@ def upload_file(library_id: str, space_id: str, path: str) -> tuple[Response, in
     identity = authorize(library, space, "upload_file")
     limit = get_state().config["MEDIALIB_MAX_UPLOAD_BYTES"]
     if request.content_length is not None and request.content_length > limit:
-        raise HTTPError(
-            f"the file is larger than {limit} bytes (MEDIALIB_MAX_UPLOAD_BYTES)", status=413, code="EntityTooLarge"
-        )
+        raise lib.too_large(limit)
     where, name = _file_path(library, space, path)
     media = lib.save_upload(where, name, request.stream, user=identity.user_id)
     return jsonify(_file_info(media, where)), 201
@@ -250,10 +249,7 @@ def get_file(library_id: str, space_id: str, path: str) -> BaseResponse:
     authorize(library, space)
     where, name = _file_path(library, space, path)
     media = lib.find_file(where, name)
-    token = signing.sign(signing.ORIGINAL, media.id, media.version)
-    response = redirect(url_for("medialib_files.serve", token=token), code=302)
-    response.headers["Cache-Control"] = "private, max-age=60"
-    return response
+    return redirect_to(signing.sign(signing.ORIGINAL, media.id, media.version), "private, max-age=60")
 
 
 @bp.route("/file/<library_id>/<space_id>/<medialib_path:path>", methods=["DELETE"])

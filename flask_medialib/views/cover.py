@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from flask import current_app, request, url_for
+from flask import request
 from werkzeug.wrappers import Response
 
 from .. import schemas
@@ -14,12 +14,12 @@ from ..services import covers
 from .admin import access_token
 from .apidoc import doc
 from .common import smh_blueprint
+from .files import redirect_to
 
 bp = smh_blueprint("medialib_cover", __name__)
 
 # One instance: building a schema costs more than loading with it, and loading keeps no state.
 _QUERY = schemas.CoverQuery()
-_FILE_BASE = "medialib_cover_file_base"  # app.extensions: script root -> ".../f/"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -27,15 +27,6 @@ def _query(query_string: bytes) -> tuple[tuple[str, Any], ...]:
     # The warm path is dominated by fixed costs; covers in <img> tags repeat the same
     # query strings, and loading is a pure function of them, so validate each once.
     return tuple(schemas.load(_QUERY, request.args).items())
-
-
-def _file_url(token: str) -> str:
-    # url_for costs as much as the rest of a warm 302; the prefix only depends on the script root.
-    bases = current_app.extensions.setdefault(_FILE_BASE, {})
-    base = bases.get(request.script_root)
-    if base is None:
-        base = bases[request.script_root] = url_for("medialib_files.serve", token="~")[:-1]  # noqa: S106 - a placeholder
-    return f"{base}{token}"
 
 
 @bp.route("/album/<library_id>/<space_id>/cover", methods=["GET"])
@@ -55,10 +46,4 @@ def cover(library_id: str, space_id: str, album_name: str | None = None) -> Resp
     link = covers.memoised_link(*where, **who) or covers.cover_link(*where, **who)
     # Short-lived: the target URL changes with the media, so a browser must ask again soon.
     max_age = get_state().config["MEDIALIB_COVER_REDIRECT_MAX_AGE"]
-    return Response(
-        status=302,
-        headers={
-            "Location": _file_url(link.token),
-            "Cache-Control": f"{'public' if link.public else 'private'}, max-age={max_age}",
-        },
-    )
+    return redirect_to(link.token, f"{'public' if link.public else 'private'}, max-age={max_age}")
