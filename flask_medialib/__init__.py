@@ -1,7 +1,8 @@
 """flask-medialib: a media library for Flask apps (albums, smart covers, materials)."""
 
 from .errors import MediaLibError
-from .extension import MediaLib, get_state
+from .extension import MediaLib
+from .state import get_state
 
 __version__ = "0.1.0"
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from .errors import HTTPError, bad_request, forbidden, unauthorized
-from .extension import get_state
 from .models import AccessToken, Library, Space
+from .state import get_state
 
 # SMH's grant names, plus ``material_write`` for the material API.
 GRANTS = frozenset({"admin", "upload_file", "delete_file", "create_directory", "delete_directory", "material_write"})

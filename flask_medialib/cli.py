@@ -13,9 +13,9 @@ from sqlalchemy import text
 
 from . import auth
 from .errors import MediaLibError
-from .extension import get_state
 from .models import Base
 from .services import library as lib
+from .state import get_state
 
 medialib_cli = AppGroup("medialib", help="Manage the media library.")
 

@@ -4,70 +4,17 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_caching import Cache
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 
 from . import config as config_module
-from .clock import utcnow
 from .errors import ConfigError
+from .state import EXTENSION_KEY, MediaLibState
 from .storage import LocalStorage, Storage
-
-if TYPE_CHECKING:
-    import datetime as dt
-
-    from .imaging.faces import FaceDetector
-
-EXTENSION_KEY = "medialib"
-
-
-@dataclass
-class MediaLibState:
-    """Everything the extension keeps per app, in ``app.extensions["medialib"]``."""
-
-    extension: MediaLib
-    db: SQLAlchemy
-    cache: Cache
-    storage: Storage
-    config: dict[str, Any]
-    signing_secret: str
-    clock: Callable[[], dt.datetime] = utcnow
-    _detector: FaceDetector | None = None
-    _detector_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def detector(self) -> FaceDetector:
-        """The face detector, loaded on first use (TensorFlow is heavy) once per process."""
-        if self._detector is None:
-            with self._detector_lock:
-                if self._detector is None:
-                    from .imaging.faces import load_detector
-
-                    self._detector = load_detector(
-                        self.config["MEDIALIB_FACE_DETECTOR"],
-                        max_side=self.config["MEDIALIB_DETECT_MAX_SIDE"],
-                        threshold=self.config["MEDIALIB_FACE_THRESHOLD"],
-                    )
-        return self._detector
-
-    @property
-    def session(self) -> Any:
-        return self.db.session
-
-
-def get_state(app: Flask | None = None) -> MediaLibState:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    try:
-        return app.extensions[EXTENSION_KEY]
-    except KeyError:
-        raise RuntimeError(
-            "flask-medialib is not registered on this app: call MediaLib(app) or medialib.init_app(app) first."
-        ) from None
 
 
 class MediaLib:

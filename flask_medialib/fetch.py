@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from .errors import MediaError
-from .extension import get_state
+from .state import get_state
 
 MAX_REDIRECTS = 3
 _CHUNK = 64 * 1024

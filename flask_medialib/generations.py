@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 
-from .extension import get_state
+from .state import get_state
 
 _PREFIX = "medialib:gen:"
 

@@ -18,6 +18,7 @@ from flask import Flask
 from werkzeug.routing import Rule
 
 from . import __version__, schemas
+from .state import get_state
 
 BLUEPRINT_PREFIX = "medialib_"
 OPENAPI_VERSION = "3.0.3"
@@ -211,7 +212,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
 
 def cached_spec(app: Flask) -> dict[str, Any]:
     """The document, built once per app (routes do not change after start-up)."""
-    found = app.extensions.get("medialib_openapi")
-    if found is None:
-        found = app.extensions["medialib_openapi"] = build_spec(app)
-    return found
+    state = get_state(app)
+    if state.openapi_spec is None:
+        state.openapi_spec = build_spec(app)
+    return state.openapi_spec

@@ -395,7 +395,7 @@ class CoverQuery(TokenAuthQuery):
 
     @validates("size")
     def _size_in_range(self, value: int | None, **_kwargs: Any) -> None:
-        from .extension import get_state  # schemas load before the extension
+        from .state import get_state
 
         top = get_state().config["MEDIALIB_COVER_MAX_SIZE"]
         if value is not None and not 1 <= value <= top:

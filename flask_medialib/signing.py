@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from .errors import forbidden
-from .extension import get_state
+from .state import get_state
 
 ORIGINAL = "o"
 COVER = "c"

@@ -41,19 +41,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
 from PIL import Image
 from sqlalchemy import select
 
 from .. import auth, generations, locks, signing
 from ..errors import DetectorUnavailable, HTTPError, MediaError, bad_request, not_found
-from ..extension import MediaLibState, get_state
 from ..fetch import fetch_to_file
 from ..imaging.crop import encode_image, plan_as_dict, plan_crop, render_cover
 from ..imaging.decode import DECODE_ERRORS, IMAGE_FORMATS, load_media_image, quiet
 from ..imaging.faces import Face
 from ..imaging.probe import probe_media
 from ..models import IMAGE, KIND_NAMES, VIDEO, Library, Media, Space
+from ..state import MediaLibState, get_state
 from . import library as lib
 
 log = logging.getLogger("flask_medialib")
@@ -125,14 +124,13 @@ def cover_link(
 
 # -- the warm path ------------------------------------------------------------------
 
-_SPACES_KEY = "medialib_cover_spaces"  # app.extensions: (library id, space id) -> space pk
 _SPACES_MAX = 10_000
 
 
 def _space_pks() -> dict[tuple[str, str], int]:
     # Per app and process: a space's pk never changes, and a memo names its pk, so a
     # stale entry (a library deleted and made again) only costs a miss.
-    return current_app.extensions.setdefault(_SPACES_KEY, {})
+    return get_state().cover_spaces
 
 
 def _memo_key(request_key: tuple[Any, ...]) -> str:

@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import auth, generations
 from ..errors import HTTPError, MediaError, bad_request, conflict, not_found
-from ..extension import get_state
 from ..imaging.probe import probe_media
 from ..models import IMAGE, VIDEO, Album, Library, Media, Space
+from ..state import get_state
 
 ROOT_SPACE = "-"
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -37,9 +37,9 @@ from sqlalchemy.exc import IntegrityError
 from .. import auth, events, generations
 from ..auth import Identity
 from ..errors import HTTPError, bad_request, conflict, forbidden, unauthorized
-from ..extension import get_state
 from ..models import ImportLock, Library, Media, Space
 from ..schemas import _TAG_IDS, _TIME_FORMAT, MaterialItemIn, MaterialRenameIn, load_batch, material_path
+from ..state import get_state
 from . import library as lib
 
 log = logging.getLogger("flask_medialib.materials")

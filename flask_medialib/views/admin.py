@@ -11,12 +11,11 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import auth, schemas, signing
 from ..auth import Identity
 from ..errors import bad_request, forbidden
-from ..extension import get_state
 from ..models import Album, Library, Media, Space
 from ..services import library as lib
+from ..state import get_state
 from .apidoc import doc
-from .common import smh_blueprint
-from .files import redirect_to
+from .common import access_token, redirect_to, smh_blueprint
 
 bp = smh_blueprint("medialib_admin", __name__)
 
@@ -30,15 +29,6 @@ class FilePathConverter(PathConverter):
 @bp.record_once
 def _register_converter(setup: Any) -> None:
     setup.app.url_map.converters.setdefault("medialib_path", FilePathConverter)
-
-
-def access_token() -> str | None:
-    """The token from ``access_token`` or an ``Authorization: Bearer`` header."""
-    token = request.args.get("access_token")
-    header = request.headers.get("Authorization", "")
-    if not token and header.lower().startswith("bearer "):
-        token = header[7:].strip()
-    return token or None
 
 
 def authorize(library: Library, space: Space | None, need: str | None = None) -> Identity:

@@ -8,10 +8,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from ..errors import HTTPError, bad_request
+from ..state import get_state
 
 log = logging.getLogger("flask_medialib")
 
@@ -44,6 +45,25 @@ def error_parts(exc: Exception) -> tuple[int, str, str, dict[str, Any]]:
         return status, _WERKZEUG_CODES.get(status, "InvalidRequest"), str(exc.description), {}
     log.exception("unhandled error in a medialib view (request %s)", request_id())
     return 500, "InternalError", "internal error; quote the requestId when reporting it", {}
+
+
+def access_token() -> str | None:
+    """The token from ``access_token`` or an ``Authorization: Bearer`` header."""
+    token = request.args.get("access_token")
+    header = request.headers.get("Authorization", "")
+    if not token and header.lower().startswith("bearer "):
+        token = header[7:].strip()
+    return token or None
+
+
+def redirect_to(token: str, cache_control: str) -> Response:
+    """A bare 302 to the signed URL ``token`` (what covers and downloads answer)."""
+    # url_for costs as much as the rest of a warm cover; the prefix only depends on the script root.
+    bases = get_state().file_url_bases
+    base = bases.get(request.script_root)
+    if base is None:
+        base = bases[request.script_root] = url_for("medialib_files.serve", token="~")[:-1]  # noqa: S106 - a placeholder
+    return Response(status=302, headers={"Location": f"{base}{token}", "Cache-Control": cache_control})
 
 
 def install(bp: Blueprint, render: Callable[[int, str, str, dict[str, Any]], Response]) -> None:

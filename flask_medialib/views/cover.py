@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from flask import request
 from werkzeug.wrappers import Response
 
 from .. import schemas
-from ..extension import get_state
 from ..services import covers
-from .admin import access_token
+from ..state import get_state
 from .apidoc import doc
-from .common import smh_blueprint
-from .files import redirect_to
+from .common import access_token, redirect_to, smh_blueprint
 
 bp = smh_blueprint("medialib_cover", __name__)
 
@@ -22,11 +19,23 @@ bp = smh_blueprint("medialib_cover", __name__)
 _QUERY = schemas.CoverQuery()
 
 
-@functools.lru_cache(maxsize=4096)
-def _query(query_string: bytes) -> tuple[tuple[str, Any], ...]:
+_QUERIES_MAX = 4096
+
+
+def _query() -> dict[str, Any]:
     # The warm path is dominated by fixed costs; covers in <img> tags repeat the same
-    # query strings, and loading is a pure function of them, so validate each once.
-    return tuple(schemas.load(_QUERY, request.args).items())
+    # queries, and loading is a pure function of them and the app's config, so each app
+    # validates each once. The token is left out of the key: it is not ours to keep.
+    args = request.args
+    key = tuple(sorted((k, v) for k, v in args.items(multi=True) if k != "access_token"))
+    memo = get_state().cover_queries
+    found = memo.get(key)
+    if found is None:
+        found = tuple((k, v) for k, v in schemas.load(_QUERY, args).items() if k != "access_token")
+        if len(memo) >= _QUERIES_MAX:
+            memo.clear()
+        memo[key] = found
+    return dict(found)
 
 
 @bp.route("/album/<library_id>/<space_id>/cover", methods=["GET"])
@@ -39,7 +48,7 @@ def _query(query_string: bytes) -> tuple[tuple[str, Any], ...]:
     errors=(400, 401, 403, 404, 503),
 )
 def cover(library_id: str, space_id: str, album_name: str | None = None) -> Response:
-    args = dict(_query(request.query_string))
+    args = _query()
     where = (library_id, space_id, album_name)
     who = {"size": args["size"], "token": access_token(), "user_id": args["user_id"]}
     # Warm: one cache round trip and no SQL; else the full walk (which memoises its answer).

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request, send_file, url_for
+from flask import Response, request, send_file
 
 from .. import generations, signing
 from ..errors import not_found
-from ..extension import get_state
 from ..models import Media
 from ..services import covers
+from ..state import get_state
 from .apidoc import doc
 from .common import smh_blueprint
 
 bp = smh_blueprint("medialib_files", __name__)
-
-_BASE_KEY = "medialib_file_url_base"  # app.extensions: script root -> ".../f/"
-
-
-def redirect_to(token: str, cache_control: str) -> Response:
-    """A bare 302 to the signed URL ``token`` (what covers and downloads answer)."""
-    # url_for costs as much as the rest of a warm cover; the prefix only depends on the script root.
-    bases = current_app.extensions.setdefault(_BASE_KEY, {})
-    base = bases.get(request.script_root)
-    if base is None:
-        base = bases[request.script_root] = url_for("medialib_files.serve", token="~")[:-1]  # noqa: S106 - a placeholder
-    return Response(status=302, headers={"Location": f"{base}{token}", "Cache-Control": cache_control})
 
 
 # The bytes behind one signed URL never change (media version is in it), so

@@ -1,42 +1,4 @@
-"""Material events: outbox, signals and webhook delivery.
-
-Every material ``add``, ``rename`` and ``delete`` writes one event row
-(``material_add``, ``material_rename``, ``material_delete``) in the same
-transaction as the change, plus one delivery row per URL of
-``MEDIALIB_WEBHOOK_URLS``. After the commit a blinker signal of the same name
-is sent (``sender`` is the app, ``event`` the event as delivered below).
-
-Webhook wire format (one POST per event and URL)::
-
-    POST <url>
-    Content-Type: application/json
-    X-Medialib-Event-Id: 42
-    X-Medialib-Timestamp: 1767268800            (Unix seconds)
-    X-Medialib-Nonce: 3f9c...                   (random, new on every attempt)
-    X-Medialib-Signature: <hex HMAC-SHA256>
-
-    {"eventId": 42, "eventType": "material_add", "corpId": "acme",
-     "occurredAt": "2026-01-01T12:00:00Z", "data": {...}}
-
-``data`` is ``{"materials": [...]}`` (the materials in their new state) for
-adds and renames, ``{"materialIds": [...]}`` for deletes. The signature is
-``hex(HMAC-SHA256(MEDIALIB_WEBHOOK_SECRET, timestamp + "." + nonce + "." + body))``
-over the raw body bytes. A receiver recomputes it from the raw body and the
-two headers, compares with :func:`hmac.compare_digest`, rejects a timestamp
-far from its own clock and a nonce it has seen, and treats ``eventId`` as the
-idempotency key: delivery is at-least-once, the same event can arrive twice.
-:func:`verify_signature` does exactly that check.
-
-Any 2xx answer is a success. Anything else (a non-2xx status, a refused
-connection, a timeout) is retried after ``MEDIALIB_WEBHOOK_BACKOFF`` seconds,
-then twice as long each time; after ``MEDIALIB_WEBHOOK_MAX_ATTEMPTS`` attempts
-the delivery is ``dead`` (``flask medialib events retry-dead`` revives it).
-
-Workers (``flask medialib events deliver`` or the app's background thread
-when ``MEDIALIB_EVENT_THREAD`` is on) claim due deliveries with a lease: a
-conditional UPDATE that only one process can win. A worker killed in the
-middle of a delivery leaves a lease that expires; the next run sends again.
-"""
+"""Webhook delivery: signing, leased claims, retries with backoff, and the background thread."""
 
 from __future__ import annotations
 
@@ -54,102 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app
-from flask.signals import Namespace
+from flask import Flask
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from .errors import ConfigError
-from .extension import get_state
-from .models import MaterialEvent, Space, WebhookDelivery
+from ..errors import ConfigError
+from ..models import MaterialEvent, WebhookDelivery
+from ..state import get_state
+from .outbox import DEAD, DELIVERED, PENDING, as_message
 
 log = logging.getLogger("flask_medialib.events")
 
-MATERIAL_ADD, MATERIAL_RENAME, MATERIAL_DELETE = "material_add", "material_rename", "material_delete"
-EVENT_TYPES = (MATERIAL_ADD, MATERIAL_RENAME, MATERIAL_DELETE)
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
-
-signals = Namespace()
-material_add = signals.signal(MATERIAL_ADD)
-material_rename = signals.signal(MATERIAL_RENAME)
-material_delete = signals.signal(MATERIAL_DELETE)
-SIGNALS = {MATERIAL_ADD: material_add, MATERIAL_RENAME: material_rename, MATERIAL_DELETE: material_delete}
-
-WORKER_KEY = "medialib_event_worker"
 _RESPONSE_SNIPPET = 500
-
-
-# -- writing events (inside the caller's transaction) ---------------------------
-
-
-def serialise_space(space: Space) -> None:
-    """Lock the space row until the commit so events of one space get ids in commit order.
-
-    Without it two concurrent writers could commit ids 8 then 7, and a pull
-    feed reader at cursor 8 would never see 7. SQLite already has one writer
-    at a time.
-    """
-    state = get_state()
-    if state.db.engine.dialect.name != "sqlite":
-        state.session.execute(select(Space.pk).where(Space.pk == space.pk).with_for_update())
-
-
-def record(space: Space, event_type: str, data: dict[str, Any]) -> MaterialEvent:
-    """Add an outbox row and its delivery rows to the current transaction (the caller commits)."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {event_type!r}")
-    state = get_state()
-    now = state.clock()
-    event = MaterialEvent(
-        space_pk=space.pk,
-        library_id=space.library_id,
-        corp_id=space.space_id,
-        event_type=event_type,
-        payload=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
-        occurred_at=now,
-    )
-    state.session.add(event)
-    state.session.flush()
-    state.session.add_all(
-        WebhookDelivery(event_id=event.id, url=url, status=PENDING, attempts=0, next_attempt_at=now, created_at=now)
-        for url in state.config["MEDIALIB_WEBHOOK_URLS"]
-    )
-    return event
-
-
-def as_message(event: MaterialEvent) -> dict[str, Any]:
-    """The event as webhooks, signals and the pull feed show it."""
-    return {
-        "eventId": event.id,
-        "eventType": event.event_type,
-        "corpId": event.corp_id,
-        "occurredAt": event.occurred_at.replace(microsecond=0).isoformat() + "Z",
-        "data": json.loads(event.payload),
-    }
-
-
-def announce(event: MaterialEvent) -> None:
-    """After the commit: send the blinker signal and wake this process's delivery thread."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    message = as_message(event)
-    try:
-        SIGNALS[message["eventType"]].send(app, event=message)
-    except Exception:  # a receiver's bug must not fail a committed change
-        log.exception("a receiver of %s failed (event %s)", message["eventType"], message["eventId"])
-    worker = app.extensions.get(WORKER_KEY)
-    if worker is not None:
-        worker.wake()
-
-
-def feed(space: Space, after: int, limit: int) -> list[MaterialEvent]:
-    """Events of ``space`` with an id above ``after``, oldest first."""
-    stmt = (
-        select(MaterialEvent)
-        .where(MaterialEvent.space_pk == space.pk, MaterialEvent.id > after)
-        .order_by(MaterialEvent.id)
-        .limit(limit)
-    )
-    return list(get_state().session.execute(stmt).scalars())
 
 
 # -- signing ---------------------------------------------------------------------
@@ -418,11 +296,12 @@ class EventWorker:
 
 
 def worker(app: Flask) -> EventWorker | None:
-    return app.extensions.get(WORKER_KEY)
+    return get_state(app).event_worker
 
 
 def stop_worker(app: Flask) -> None:
-    found = app.extensions.pop(WORKER_KEY, None)
+    state = get_state(app)
+    found, state.event_worker = state.event_worker, None
     if found is not None:
         found.stop()
 
@@ -447,5 +326,5 @@ def init_app(app: Flask) -> None:
         )
     if app.config["MEDIALIB_EVENT_THREAD"]:
         found = EventWorker(app)
-        app.extensions[WORKER_KEY] = found
+        get_state(app).event_worker = found
         found.start()
