@@ -11,7 +11,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import text
 
-from . import auth
+from . import auth, identity
 from .errors import MediaLibError
 from .models import Base
 from .services import library as lib
@@ -29,13 +29,17 @@ def create_tables() -> None:
     Several workers starting together all call this: each takes a database-wide
     lock first, so one creates and the others then find every table there.
     """
-    with get_state().db.engine.begin() as conn:
+    state = get_state()
+    with state.db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
         elif conn.dialect.name == "sqlite":
             # Take SQLite's write lock before looking at the schema (waits on busy_timeout).
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         Base.metadata.create_all(conn)
+        # Under the same lock: workers starting together agree on one installation id.
+        installation = identity.ensure(conn, state.clock())
+    identity.remember(state, installation)
 
 
 def _fail(exc: MediaLibError) -> None:

@@ -229,8 +229,8 @@ def test_a_smaller_size_is_cut_from_the_master_and_a_larger_one_is_not(app, clie
     media = upload_media(library, space, "a", "r.jpg", jpeg(RED), at(1))
     fetch_cover(client, cover_path("lib", size=24))
     state = get_state()
-    short, source_size, _ = state.cache.get(covers.master_key(state, media))
-    assert (short, tuple(source_size)) == (40, (120, 80))
+    master = state.cache.get(covers.master_key(state, media))
+    assert (master.short, master.source_size) == (40, (120, 80))
     # Without the source only the master can give a cover: the smaller size still works ...
     os.remove(state.storage.path(media.storage_key))
     image, _, _ = fetch_cover(client, cover_path("lib", size=32))
