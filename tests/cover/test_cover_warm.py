@@ -8,10 +8,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from cover_helpers import at, close_to, cover_path, fetch_cover, jpeg, make_library, mean_color, root_space, token_for
+from cover_helpers import at, close_to, cover_path, fetch_cover, jpeg, make_library, mean_color, root_space, second_app
+from cover_helpers import sql_count, token_for
 from cover_helpers import upload as upload_media
 from flask import Flask
-from sqlalchemy import event
 
 from flask_medialib import MediaLib, auth, generations, get_state
 from flask_medialib.models import Media
@@ -35,41 +35,6 @@ def album_lib(app):
     space = root_space(library)
     lib.create_album(library, space, "a")
     return library, space
-
-
-@contextlib.contextmanager
-def sql_count(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements the app's engine runs inside the block."""
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        seen.append(statement)
-
-    engine = get_state(app).db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
-@contextlib.contextmanager
-def second_app(app_config: dict, clock) -> Iterator[Flask]:
-    """Another instance of the app (another worker): same database, same cache."""
-    other = Flask("medialib_other", instance_path=app_config["MEDIALIB_STORAGE_ROOT"] + "-other")
-    other.config.update(app_config)
-    MediaLib(other)
-    state = get_state(other)
-    state.clock = clock
-    try:
-        yield other
-    finally:
-        with other.app_context():
-            state.db.session.remove()
-            state.db.engine.dispose()
-            client = getattr(state.cache.cache, "_write_client", None)
-            if client is not None:
-                client.connection_pool.disconnect()
 
 
 # -- the 302 memo ----------------------------------------------------------------
