@@ -29,6 +29,7 @@ from typing import Any
 
 log = logging.getLogger("flask_medialib")
 
+
 def _redis_client(backend: Any) -> Any | None:
     client = getattr(backend, "_write_client", None)
     return client if client is not None and callable(getattr(client, "lock", None)) else None

@@ -12,9 +12,9 @@ import datetime as dt
 import secrets
 
 from sqlalchemy import (
-    CheckConstraint,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Response, request, send_file
 
 from .. import generations, signing
-from ..errors import not_found
 from ..services import covers
 from ..state import get_state
 from .apidoc import doc

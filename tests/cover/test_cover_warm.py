@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-from collections.abc import Iterator
 
 import pytest
-from cover_helpers import at, close_to, cover_path, fetch_cover, jpeg, make_library, mean_color, root_space, second_app
-from cover_helpers import sql_count, token_for
+from cover_helpers import (
+    at,
+    close_to,
+    cover_path,
+    fetch_cover,
+    jpeg,
+    make_library,
+    mean_color,
+    root_space,
+    second_app,
+    sql_count,
+    token_for,
+)
 from cover_helpers import upload as upload_media
 from flask import Flask
 
-from flask_medialib import MediaLib, auth, generations, get_state
+from flask_medialib import auth, generations, get_state
 from flask_medialib.models import Media
 from flask_medialib.services import covers
 from flask_medialib.services import library as lib

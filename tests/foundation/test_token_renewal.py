@@ -62,6 +62,8 @@ def test_a_renewal_beside_the_callers_flushed_write_neither_commits_it_nor_hangs
     assert committed_libraries(app) == ["lib1"]
     # Renewed where the database lets another transaction write (PostgreSQL), else left to the next use.
     renewed = clock() + dt.timedelta(seconds=100)
-    assert stored_expiry(app, token) in ({before, renewed} if session.get_bind().dialect.name == "sqlite" else {renewed})
+    assert stored_expiry(app, token) in (
+        {before, renewed} if session.get_bind().dialect.name == "sqlite" else {renewed}
+    )
     auth.authorize(library, space, token)  # the next use, without the caller's lock
     assert stored_expiry(app, token) == renewed
