@@ -233,3 +233,4 @@ def test_two_apps_with_two_databases_on_one_cache_never_see_each_others_covers(a
         assert close_to(_public_cover(other), GREEN)  # warm: from the memo
         with other.app_context(), other.test_client().get(red_location) as foreign:
             assert foreign.status_code == 403  # signed for another installation
+            assert foreign.get_json()["code"] == "InvalidSignature"
