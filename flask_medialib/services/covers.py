@@ -8,11 +8,10 @@ Every cache key holds the installation id, the media's ``uid`` and its
 version, never the integer id alone (ids are reused: see
 ``docs/identity.rst``), so a replaced file (new version), a deleted row, a
 rebuilt database or another app on the same cache can never bring back an
-old cover. Faces are kept
-in the source's own (upright, full-resolution) pixels, so every size of a
-media shares one detection, and a downscaled "master" copy of the decoded
-source is cached beside them, so other sizes up to its short side are cut
-from it instead of decoding the source again.
+old cover. Faces are kept in the source's own (upright, full-resolution)
+pixels, so every size of a media shares one detection, and a downscaled
+"master" copy of the decoded source is cached beside them, so other sizes up
+to its short side are cut from it instead of decoding the source again.
 
 The warm path asks the cache once and the database never:
 
@@ -133,7 +132,7 @@ def cover_link(
     # Read before the media rows: a write committed after this read bumps it, so
     # what is memoised under it can never hide that write.
     generation = generations.current(space.pk)
-    identity = auth.authorize(library, space, token, user_id=user_id)
+    caller = auth.authorize(library, space, token, user_id=user_id)
     album = lib.get_album(library, space, album_name) if album_name is not None else None
     size = size or 0
     for media in candidates(space, album.pk if album else None):
@@ -141,7 +140,7 @@ def cover_link(
             public = is_public(library, space)
             link = CoverLink(signing.sign(signing.COVER, media, size, public=public, space_pk=space.pk), public)
             confirm(state, media.uid, media.version, generation)
-            token_expires = identity.token.expires_at if identity.token is not None else None
+            token_expires = caller.token.expires_at if caller.token is not None else None
             _memoise(state, (library_id, space_id, album_name, size, token, user_id), space.pk, generation,
                      link, token_expires)  # fmt: skip
             return link
