@@ -234,3 +234,17 @@ def test_two_apps_with_two_databases_on_one_cache_never_see_each_others_covers(a
         with other.app_context(), other.test_client().get(red_location) as foreign:
             assert foreign.status_code == 403  # signed for another installation
             assert foreign.get_json()["code"] == "InvalidSignature"
+
+
+def test_rows_inserted_in_bulk_get_uids_of_their_own(app):
+    """Material imports insert rows with Core ``insert`` (executemany): the default still gives each a uid."""
+    private, _ = private_and_public()
+    space = root_space(private)
+    now = at(0)
+    row = {"space_pk": space.pk, "folder_pk": 0, "name": "m", "kind": IMAGE, "url": "https://example.com/m.jpg",
+           "created_at": now, "updated_at": now, "uploaded_at": now}  # fmt: skip
+    session = get_state().session
+    session.execute(sa.insert(Media.__table__), [dict(row, name=f"m{n}") for n in range(5)])
+    session.commit()
+    uids = list(session.execute(sa.select(Media.uid)).scalars())
+    assert len(uids) == 5 and len(set(uids)) == 5 and all(uid and len(uid) >= 22 for uid in uids)
