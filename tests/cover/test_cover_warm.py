@@ -253,3 +253,34 @@ def test_generation_bumps_from_many_threads_and_instances_never_repeat(app, app_
     assert final == generations.current(space_pk)  # both instances read one value
     assert not seen & set(values)  # a bump never brings back an older generation
     assert final in values
+
+
+def test_a_warm_302_and_a_warm_file_step_take_one_cache_round_trip_each(app, client, album_lib, monkeypatch):
+    library, space = album_lib
+    upload_media(library, space, "a", "r.jpg", jpeg(RED), at(1))
+    location = client.get(cover_path("lib", size=16)).headers["Location"]
+    with client.get(location) as first:
+        assert first.status_code == 200
+    backend = get_state().cache.cache
+    calls: list[str] = []
+    depth = [0]  # files: get_many is made of gets; count what the extension asks for
+
+    for name in ("get", "get_many", "has", "set", "add", "delete", "set_many"):
+        original = getattr(backend, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            if not depth[0]:
+                calls.append(_name)
+            depth[0] += 1
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+
+        monkeypatch.setattr(backend, name, counted)
+    with sql_count(app) as statements:
+        assert client.get(cover_path("lib", size=16)).headers["Location"] == location
+        assert calls == ["get_many"]
+        with client.get(location) as again:
+            assert again.status_code == 200 and again.get_data() == first.get_data()
+    assert calls == ["get_many", "get_many"] and statements == []
