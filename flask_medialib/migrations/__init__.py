@@ -1,0 +1,178 @@
+"""Schema migrations of the ``medialib_*`` tables, shipped with the package.
+
+Alembic keeps our history in a version table of its own,
+``medialib_alembic_version``, so a host's Alembic or Flask-Migrate history
+(``alembic_version``) never mixes with ours. Every run holds one database-wide
+lock (see :func:`locked`), so workers starting together never race.
+
+Revision ``0001`` is the 0.1.0 schema. A database made by ``create_all``
+before migrations existed has no version table: :func:`upgrade` adopts it
+(stamps it) instead of creating anything again; revision ``0002`` then adds the
+material-list indexes that such a database may lack.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from ..errors import MediaLibError
+from ..models import metadata
+
+VERSION_TABLE = "medialib_alembic_version"
+PREFIX = "medialib_"
+BASELINE = "0001"  # the 0.1.0 schema
+# The tables of 0.1.0: an unversioned database with all of them is adopted at BASELINE.
+BASELINE_TABLES = frozenset(
+    {
+        "medialib_library",
+        "medialib_space",
+        "medialib_album",
+        "medialib_media",
+        "medialib_access_token",
+        "medialib_event",
+        "medialib_webhook_delivery",
+        "medialib_import_lock",
+    }
+)
+_DDL_LOCK = 0x6D656469  # PostgreSQL advisory lock key of schema changes ("medi")
+_HERE = Path(__file__).resolve().parent
+
+
+def include_medialib_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Our own ``include_object``: only our tables (a host's tables share the database), not our version table."""
+    if type_ == "table":
+        return bool(name and name.startswith(PREFIX) and name != VERSION_TABLE)
+    return True
+
+
+def exclude_medialib_tables(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """The ``include_object`` a host passes to its own Alembic: leave every ``medialib_*`` table to us."""
+    if type_ == "table":
+        return not (name or "").startswith(PREFIX)
+    return True
+
+
+def alembic_config(
+    *,
+    connection: sa.Connection | None = None,
+    dialect: str | None = None,
+    stdout: TextIO | None = None,
+    output_buffer: TextIO | None = None,
+) -> Config:
+    """An Alembic config of our scripts: online with ``connection``, offline (``--sql``) with ``dialect``."""
+    cfg = Config(stdout=stdout or sys.stdout, output_buffer=output_buffer)
+    cfg.set_main_option("script_location", str(_HERE))
+    cfg.set_main_option("file_template", "m%%(rev)s_%%(slug)s")
+    cfg.attributes.update(connection=connection, dialect=dialect)
+    return cfg
+
+
+def script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def next_revision_id() -> str:
+    """``0003`` after ``0002``: numbered ids keep the history readable and the file names sorted."""
+    ids = [int(rev.revision) for rev in script().walk_revisions() if rev.revision.isdigit()]
+    return f"{max(ids, default=0) + 1:04d}"
+
+
+@contextmanager
+def locked(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction that holds the database-wide schema lock (PostgreSQL advisory lock, SQLite write lock)."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
+        elif conn.dialect.name == "sqlite":
+            # Take SQLite's write lock before looking at the schema (waits on busy_timeout).
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
+
+
+def _context(conn: sa.Connection) -> MigrationContext:
+    return MigrationContext.configure(
+        conn,
+        opts={"version_table": VERSION_TABLE, "include_object": include_medialib_object, "compare_type": True},
+    )
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    """The revision the database is at; None without our version table (empty, or made before migrations)."""
+    return _context(conn).get_current_revision()
+
+
+def our_tables(conn: sa.Connection) -> set[str]:
+    return {
+        name for name in sa.inspect(conn).get_table_names() if include_medialib_object(None, name, "table", True, None)
+    }
+
+
+def differences(conn: sa.Connection) -> list[Any]:
+    """What ``models.py`` has that the database lacks, or the other way round (empty when they agree)."""
+    return compare_metadata(_context(conn), metadata)
+
+
+def stamp(conn: sa.Connection, revision: str) -> None:
+    """Set the version table to exactly ``revision`` (rows of another history go)."""
+    if sa.inspect(conn).has_table(VERSION_TABLE):
+        conn.execute(sa.delete(sa.table(VERSION_TABLE)))
+    _context(conn).stamp(script(), revision)
+
+
+def adopt(conn: sa.Connection) -> str:
+    """Stamp a database whose ``medialib_*`` tables were made by ``create_all`` before migrations; returns the stamp.
+
+    Tables exactly as ``models.py`` declares them are at head; anything else must be
+    the 0.1.0 schema (perhaps without its late indexes), and the revisions after it apply.
+    """
+    revision = adoption_revision(conn)
+    stamp(conn, revision)
+    return revision
+
+
+def adoption_revision(conn: sa.Connection) -> str:
+    """The revision an unversioned database's tables are at (only reads)."""
+    missing = BASELINE_TABLES - our_tables(conn)
+    if missing:
+        raise MediaLibError(
+            f"the medialib tables predate 0.1.0 (missing {', '.join(sorted(missing))}); "
+            "create them with flask-medialib 0.1.0 first, then upgrade"
+        )
+    return "head" if not differences(conn) else BASELINE
+
+
+def upgrade(conn: sa.Connection, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` on a connection from :func:`locked`.
+
+    An empty database goes to head by ``create_all`` and a stamp: the same schema
+    (a test compares them) in a fraction of the time. A database at head costs
+    one query of the version table.
+    """
+    current = current_revision(conn)
+    if not our_tables(conn):
+        if current is not None:  # the tables were dropped behind our back: start again
+            conn.execute(sa.delete(sa.table(VERSION_TABLE)))
+        if revision == "head":
+            metadata.create_all(conn)
+            stamp(conn, "head")
+            return
+    elif current is None:
+        adopt(conn)
+    elif current == script().get_current_head() and revision == "head":
+        return
+    command.upgrade(alembic_config(connection=conn), revision)
+
+
+def downgrade(conn: sa.Connection, revision: str) -> None:
+    command.downgrade(alembic_config(connection=conn), revision)
