@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import sqlalchemy as sa
 from alembic import command
 from alembic.util import CommandError as AlembicError
 from flask.cli import AppGroup
@@ -146,23 +145,12 @@ def db_stamp(revision: str) -> None:
 @click.option("--message", "-m", required=True, help="What the revision changes.")
 @click.option("--autogenerate", is_flag=True, help="Write the operations that models.py differs by.")
 def db_revision(message: str, autogenerate: bool) -> None:
-    """Write a new revision file into flask_medialib/migrations/versions (for developers of flask-medialib).
+    """Write the next revision file into flask_medialib/migrations/versions (for developers of flask-medialib).
 
-    --autogenerate compares models.py with a scratch SQLite database upgraded
-    through every revision; the database of the app is not touched.
+    --autogenerate compares models.py with a scratch SQLite database taken
+    through every revision; the app's database is not touched.
     """
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as scratch:
-        engine = sa.create_engine(f"sqlite:///{scratch}/head.sqlite3")
-        try:
-            with engine.begin() as conn:
-                cfg = migrations.alembic_config(connection=conn, stdout=sys.stdout)
-                if autogenerate:
-                    command.upgrade(cfg, "head")
-                command.revision(cfg, message=message, autogenerate=autogenerate, rev_id=migrations.next_revision_id())
-        finally:
-            engine.dispose()
+    click.echo(migrations.write_revision(message, autogenerate=autogenerate))
 
 
 # -- libraries --------------------------------------------------------------

@@ -14,6 +14,7 @@ material-list indexes that such a database may lack.
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,23 +70,41 @@ def alembic_config(
     dialect: str | None = None,
     stdout: TextIO | None = None,
     output_buffer: TextIO | None = None,
+    script_location: Path = _HERE,
 ) -> Config:
     """An Alembic config of our scripts: online with ``connection``, offline (``--sql``) with ``dialect``."""
     cfg = Config(stdout=stdout or sys.stdout, output_buffer=output_buffer)
-    cfg.set_main_option("script_location", str(_HERE))
+    cfg.set_main_option("script_location", str(script_location))
     cfg.set_main_option("file_template", "m%%(rev)s_%%(slug)s")
     cfg.attributes.update(connection=connection, dialect=dialect)
     return cfg
 
 
-def script() -> ScriptDirectory:
-    return ScriptDirectory.from_config(alembic_config())
+def script(script_location: Path = _HERE) -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(script_location=script_location))
 
 
-def next_revision_id() -> str:
-    """``0003`` after ``0002``: numbered ids keep the history readable and the file names sorted."""
-    ids = [int(rev.revision) for rev in script().walk_revisions() if rev.revision.isdigit()]
-    return f"{max(ids, default=0) + 1:04d}"
+def write_revision(message: str, *, autogenerate: bool, script_location: Path = _HERE) -> Path:
+    """Write the next revision file (``m0003_...`` after ``0002``) and return its path (for developers).
+
+    Autogenerate compares models.py with a scratch SQLite database taken through
+    every revision, so no real database is read and create_all never stands in.
+    """
+    ids = [int(rev.revision) for rev in script(script_location).walk_revisions() if rev.revision.isdigit()]
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = sa.create_engine(f"sqlite:///{scratch}/head.sqlite3")
+        try:
+            with engine.begin() as conn:
+                cfg = alembic_config(connection=conn, script_location=script_location)
+                if autogenerate:
+                    command.upgrade(cfg, "head")
+                written = command.revision(
+                    cfg, message=message, autogenerate=autogenerate, rev_id=f"{max(ids, default=0) + 1:04d}"
+                )
+        finally:
+            engine.dispose()
+    assert written is not None and not isinstance(written, list)
+    return Path(written.path)
 
 
 @contextmanager

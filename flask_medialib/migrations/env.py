@@ -6,13 +6,15 @@ database-wide DDL lock; offline (``--sql``) only the dialect's name is needed.
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 
 from flask_medialib.migrations import VERSION_TABLE, include_medialib_object
 from flask_medialib.models import metadata
 
 config = context.config
-options = {
+options: dict[str, Any] = {
     "target_metadata": metadata,
     "version_table": VERSION_TABLE,
     "include_object": include_medialib_object,

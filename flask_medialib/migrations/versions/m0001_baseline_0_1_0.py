@@ -34,14 +34,14 @@ def upgrade() -> None:
         sa.Column("space_id", sa.String(length=64), nullable=False),
         sa.Column("public_read", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("pk", name=op.f("pk_medialib_space")),
+        sa.UniqueConstraint("library_id", "space_id", name=op.f("uq_medialib_space_library_id")),
         sa.ForeignKeyConstraint(
             ["library_id"],
             ["medialib_library.id"],
             name=op.f("fk_medialib_space_library_id_medialib_library"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("pk", name=op.f("pk_medialib_space")),
-        sa.UniqueConstraint("library_id", "space_id", name=op.f("uq_medialib_space_library_id")),
     )
     op.create_table(
         "medialib_access_token",
@@ -55,6 +55,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=False),
         sa.Column("revoked_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("pk", name=op.f("pk_medialib_access_token")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_medialib_access_token_token_hash")),
         sa.ForeignKeyConstraint(
             ["library_id"],
             ["medialib_library.id"],
@@ -67,8 +69,6 @@ def upgrade() -> None:
             name=op.f("fk_medialib_access_token_space_pk_medialib_space"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("pk", name=op.f("pk_medialib_access_token")),
-        sa.UniqueConstraint("token_hash", name=op.f("uq_medialib_access_token_token_hash")),
     )
     op.create_index(op.f("ix_medialib_access_token_library_id"), "medialib_access_token", ["library_id"])
     op.create_table(
@@ -77,14 +77,14 @@ def upgrade() -> None:
         sa.Column("space_pk", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("pk", name=op.f("pk_medialib_album")),
+        sa.UniqueConstraint("space_pk", "name", name=op.f("uq_medialib_album_space_pk")),
         sa.ForeignKeyConstraint(
             ["space_pk"],
             ["medialib_space.pk"],
             name=op.f("fk_medialib_album_space_pk_medialib_space"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("pk", name=op.f("pk_medialib_album")),
-        sa.UniqueConstraint("space_pk", "name", name=op.f("uq_medialib_album_space_pk")),
     )
     op.create_index(op.f("ix_medialib_album_space_pk"), "medialib_album", ["space_pk"])
     op.create_table(
@@ -96,13 +96,13 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(length=32), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("occurred_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_medialib_event")),
         sa.ForeignKeyConstraint(
             ["space_pk"],
             ["medialib_space.pk"],
             name=op.f("fk_medialib_event_space_pk_medialib_space"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_medialib_event")),
         sqlite_autoincrement=True,
     )
     op.create_index("ix_medialib_event_space", "medialib_event", ["space_pk", "id"])
@@ -112,13 +112,13 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(length=64), nullable=False),
         sa.Column("acquired_at", sa.DateTime(), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("space_pk", name=op.f("pk_medialib_import_lock")),
         sa.ForeignKeyConstraint(
             ["space_pk"],
             ["medialib_space.pk"],
             name=op.f("fk_medialib_import_lock_space_pk_medialib_space"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("space_pk", name=op.f("pk_medialib_import_lock")),
     )
     op.create_table(
         "medialib_media",
@@ -149,20 +149,20 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.Column("uploaded_at", sa.DateTime(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["album_pk"],
-            ["medialib_album.pk"],
-            name=op.f("fk_medialib_media_album_pk_medialib_album"),
-            ondelete="CASCADE",
-        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_medialib_media")),
+        sa.UniqueConstraint("space_pk", "folder_pk", "file_name", name=op.f("uq_medialib_media_space_pk")),
         sa.ForeignKeyConstraint(
             ["space_pk"],
             ["medialib_space.pk"],
             name=op.f("fk_medialib_media_space_pk_medialib_space"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_medialib_media")),
-        sa.UniqueConstraint("space_pk", "folder_pk", "file_name", name=op.f("uq_medialib_media_space_pk")),
+        sa.ForeignKeyConstraint(
+            ["album_pk"],
+            ["medialib_album.pk"],
+            name=op.f("fk_medialib_media_album_pk_medialib_album"),
+            ondelete="CASCADE",
+        ),
     )
     op.create_index("ix_medialib_media_cover", "medialib_media", ["space_pk", "album_pk", "kind", "uploaded_at", "id"])
     op.create_index(
@@ -187,14 +187,14 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("delivered_at", sa.DateTime(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_medialib_webhook_delivery")),
+        sa.UniqueConstraint("event_id", "url", name=op.f("uq_medialib_webhook_delivery_event_id")),
         sa.ForeignKeyConstraint(
             ["event_id"],
             ["medialib_event.id"],
             name=op.f("fk_medialib_webhook_delivery_event_id_medialib_event"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_medialib_webhook_delivery")),
-        sa.UniqueConstraint("event_id", "url", name=op.f("uq_medialib_webhook_delivery_event_id")),
     )
     op.create_index("ix_medialib_webhook_delivery_due", "medialib_webhook_delivery", ["status", "next_attempt_at"])
 

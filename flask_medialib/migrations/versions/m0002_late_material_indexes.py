@@ -15,7 +15,7 @@ Create Date: 2026-12-03
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision = "0002"
 down_revision = "0001"
@@ -30,9 +30,8 @@ LATE_INDEXES = {
 
 
 def upgrade() -> None:
-    context = op.get_context()
-    if context.as_sql:
-        if context.environment_context.get_starting_revision_argument() is None:
+    if context.is_offline_mode():
+        if context.get_starting_revision_argument() is None:
             return  # the same script runs 0001 first, which creates them
         for name, columns in LATE_INDEXES.items():
             op.drop_index(name, table_name=TABLE, if_exists=True)
