@@ -119,7 +119,7 @@ def db_current() -> None:
     if current is None:
         click.echo("none (tables from before migrations: db upgrade adopts them)" if before_migrations else "none")
     else:
-        click.echo(current + (" (head)" if current == migrations.script().get_current_head() else ""))
+        click.echo(current + (" (head)" if current == migrations.head() else ""))
 
 
 @db_group.command("history")

@@ -13,6 +13,8 @@ material-list indexes that such a database may lack.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -48,6 +50,7 @@ BASELINE_TABLES = frozenset(
 )
 _DDL_LOCK = 0x6D656469  # PostgreSQL advisory lock key of schema changes ("medi")
 _HERE = Path(__file__).resolve().parent
+_REVISION_FILE = re.compile(r"m(\d{4})_\w+\.py")
 
 
 def include_medialib_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
@@ -126,15 +129,38 @@ def _context(conn: sa.Connection) -> MigrationContext:
     )
 
 
+# Alembic's own definition of a version table, so a stamp needs no loading of the scripts.
+_version = sa.Table(
+    VERSION_TABLE,
+    sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+)
+
+
+def revision_ids() -> list[str]:
+    """Every revision id, oldest first, read from the file names (a test holds names and ids together)."""
+    return sorted(match[1] for name in os.listdir(_HERE / "versions") if (match := _REVISION_FILE.fullmatch(name)))
+
+
+def head() -> str:
+    return revision_ids()[-1]
+
+
+def _look(conn: sa.Connection) -> tuple[set[str], str | None]:
+    """Our tables and the revision the database is at (None without our version table)."""
+    names = set(sa.inspect(conn).get_table_names())
+    ours = {name for name in names if include_medialib_object(None, name, "table", True, None)}
+    return ours, conn.scalar(sa.select(_version.c.version_num)) if VERSION_TABLE in names else None
+
+
 def current_revision(conn: sa.Connection) -> str | None:
     """The revision the database is at; None without our version table (empty, or made before migrations)."""
-    return _context(conn).get_current_revision()
+    return _look(conn)[1]
 
 
 def our_tables(conn: sa.Connection) -> set[str]:
-    return {
-        name for name in sa.inspect(conn).get_table_names() if include_medialib_object(None, name, "table", True, None)
-    }
+    return _look(conn)[0]
 
 
 def differences(conn: sa.Connection) -> list[Any]:
@@ -143,10 +169,14 @@ def differences(conn: sa.Connection) -> list[Any]:
 
 
 def stamp(conn: sa.Connection, revision: str) -> None:
-    """Set the version table to exactly ``revision`` (rows of another history go)."""
-    if sa.inspect(conn).has_table(VERSION_TABLE):
-        conn.execute(sa.delete(sa.table(VERSION_TABLE)))
-    _context(conn).stamp(script(), revision)
+    """Record ``revision`` (an id, head or base) as the database's, running nothing."""
+    revision = head() if revision == "head" else revision
+    if revision != "base" and revision not in revision_ids():
+        raise MediaLibError(f"no medialib revision {revision}")
+    _version.create(conn, checkfirst=True)
+    conn.execute(_version.delete())
+    if revision != "base":
+        conn.execute(_version.insert().values(version_num=revision))
 
 
 def adopt(conn: sa.Connection) -> str:
@@ -168,7 +198,7 @@ def adoption_revision(conn: sa.Connection) -> str:
             f"the medialib tables predate 0.1.0 (missing {', '.join(sorted(missing))}); "
             "create them with flask-medialib 0.1.0 first, then upgrade"
         )
-    return "head" if not differences(conn) else BASELINE
+    return head() if not differences(conn) else BASELINE
 
 
 def upgrade(conn: sa.Connection, revision: str = "head") -> None:
@@ -176,19 +206,24 @@ def upgrade(conn: sa.Connection, revision: str = "head") -> None:
 
     An empty database goes to head by ``create_all`` and a stamp: the same schema
     (a test compares them) in a fraction of the time. A database at head costs
-    one query of the version table.
+    a look at its table names and version.
     """
-    current = current_revision(conn)
-    if not our_tables(conn):
-        if current is not None:  # the tables were dropped behind our back: start again
-            conn.execute(sa.delete(sa.table(VERSION_TABLE)))
+    ours, current = _look(conn)
+    if not ours:
         if revision == "head":
             metadata.create_all(conn)
             stamp(conn, "head")
             return
+        if current is not None:  # the tables were dropped behind our back: start again
+            stamp(conn, "base")
     elif current is None:
         adopt(conn)
-    elif current == script().get_current_head() and revision == "head":
+    elif current not in revision_ids():
+        raise MediaLibError(
+            f"the database is at medialib revision {current}, which this flask-medialib does not know "
+            "(a newer version migrated it): run that version's db downgrade, or install it"
+        )
+    elif current == head() and revision == "head":
         return
     command.upgrade(alembic_config(connection=conn), revision)
 

@@ -158,3 +158,15 @@ def test_revision_writes_the_next_numbered_file(tmp_path: Path) -> None:
     assert f"revision = '{number}'" in text and f"down_revision = '{HEAD}'" in text
     assert re.search(r"def upgrade\(\) -> None:\n(    #.*\n)*    pass\n", text)  # models and head agree: nothing to do
     assert migrations.script(copy).get_heads() == [number]
+
+
+def test_a_database_migrated_by_a_newer_version_is_refused(host: Flask, runner, engine: sa.Engine) -> None:
+    with host.app_context():
+        create_tables()
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {migrations.VERSION_TABLE} SET version_num = '0999'"))
+    for command in (["init-db"], ["db", "upgrade"]):
+        result = runner.invoke(args=["medialib", *command])
+        assert result.exit_code == 1 and "revision 0999" in result.output and "newer version" in result.output
+    with engine.connect() as conn:
+        assert migrations.current_revision(conn) == "0999"

@@ -33,5 +33,29 @@ def test_history_is_one_numbered_line() -> None:
     assert [rev.revision for rev in revisions] == [f"{n:04d}" for n in range(1, len(revisions) + 1)]
     assert [rev.down_revision for rev in revisions] == [None] + [rev.revision for rev in revisions[:-1]]
     assert revisions[0].revision == migrations.BASELINE
+    assert migrations.revision_ids() == [rev.revision for rev in revisions]  # read from the file names alone
+    assert migrations.head() == script.get_current_head()
     for rev in revisions:
         assert rev.path is not None and re.fullmatch(rf"m{rev.revision}_\w+\.py", rev.path.rsplit("/", 1)[-1])
+
+
+def version_table(conn: sa.Connection) -> list[object]:
+    inspector = sa.inspect(conn)
+    table = migrations.VERSION_TABLE
+    found: list[object] = [
+        [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
+        inspector.get_pk_constraint(table),
+        conn.scalar(sa.text(f"SELECT version_num FROM {table}")),
+    ]
+    if conn.dialect.name == "sqlite":
+        found.append(conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).all())
+    return found
+
+
+def test_a_stamp_makes_the_version_table_alembic_makes(engine: sa.Engine) -> None:
+    run_revisions(engine)
+    with engine.begin() as conn:
+        by_alembic = version_table(conn)
+        conn.execute(sa.text(f"DROP TABLE {migrations.VERSION_TABLE}"))
+        migrations.stamp(conn, "head")
+        assert version_table(conn) == by_alembic
