@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 from migration_helpers import build_0_1_0, created_schema, fill_0_1_0, index_columns, rows_0_1_0, schema
 
-from flask_medialib import get_state, migrations
+from flask_medialib import MediaLib, get_state, migrations
 from flask_medialib.cli import create_tables
 from flask_medialib.models import Library
 from flask_medialib.services import library as lib
@@ -170,3 +170,15 @@ def test_a_database_migrated_by_a_newer_version_is_refused(host: Flask, runner, 
         assert result.exit_code == 1 and "revision 0999" in result.output and "newer version" in result.output
     with engine.connect() as conn:
         assert migrations.current_revision(conn) == "0999"
+
+
+def test_sql_with_a_range_needs_no_database(app_config: dict, backend: str, tmp_path: Path) -> None:
+    nowhere = {
+        "sqlite": f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.sqlite3'}",  # connecting would fail
+        "postgresql": "postgresql+psycopg://postgres@127.0.0.1:1/nothing",  # nothing listens on port 1
+    }[backend]
+    app = Flask("no_database", instance_path=str(tmp_path / "instance"))
+    app.config.update(app_config, SQLALCHEMY_DATABASE_URI=nowhere)
+    MediaLib(app)
+    out = run(app.test_cli_runner(), "upgrade", f"{migrations.BASELINE}:head", "--sql")
+    assert f"SET version_num='{HEAD}'" in out and "ix_medialib_media_visible" in out
