@@ -136,7 +136,7 @@ def db_stamp(revision: str) -> None:
     try:
         with migrations.locked(get_state().db.engine) as conn:
             migrations.stamp(conn, revision)
-    except AlembicError as exc:
+    except MediaLibError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"medialib schema stamped {revision}", err=True)
 
@@ -150,7 +150,7 @@ def db_revision(message: str, autogenerate: bool) -> None:
     --autogenerate compares models.py with a scratch SQLite database taken
     through every revision; the app's database is not touched.
     """
-    click.echo(migrations.write_revision(message, autogenerate=autogenerate))
+    migrations.write_revision(message, autogenerate=autogenerate)  # Alembic prints the file's path
 
 
 # -- libraries --------------------------------------------------------------

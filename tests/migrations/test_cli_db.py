@@ -182,3 +182,15 @@ def test_sql_with_a_range_needs_no_database(app_config: dict, backend: str, tmp_
     MediaLib(app)
     out = run(app.test_cli_runner(), "upgrade", f"{migrations.BASELINE}:head", "--sql")
     assert f"SET version_num='{HEAD}'" in out and "ix_medialib_media_visible" in out
+
+
+def test_stamp_records_a_known_revision_and_runs_nothing(runner, engine: sa.Engine) -> None:
+    run(runner, "upgrade")
+    with engine.connect() as conn:
+        before = schema(conn)
+    run(runner, "stamp", migrations.BASELINE)
+    assert run(runner, "current").strip() == migrations.BASELINE
+    unknown = runner.invoke(args=["medialib", "db", "stamp", "0999"])
+    assert unknown.exit_code == 1 and "no medialib revision 0999" in unknown.output
+    with engine.connect() as conn:
+        assert schema(conn) == before and migrations.current_revision(conn) == migrations.BASELINE
