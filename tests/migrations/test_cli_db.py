@@ -95,6 +95,14 @@ def test_sql_prints_the_sql_and_leaves_the_database_alone(host: Flask, runner, e
         assert conn.scalar(sa.select(Library.id)) == "kept"
 
 
+def test_sql_for_an_empty_database_builds_the_newest_schema_when_applied(runner, engine: sa.Engine) -> None:
+    run_sql(engine, run(runner, "upgrade", "--sql"))
+    with engine.connect() as conn:
+        assert migrations.current_revision(conn) == HEAD
+        applied = schema(conn)
+    assert applied == created_schema(engine)
+
+
 def test_sql_of_an_early_0_1_0_database_adopts_it_when_applied(runner, engine: sa.Engine) -> None:
     with engine.begin() as conn:
         build_0_1_0(conn, early=True)
