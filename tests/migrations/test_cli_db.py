@@ -85,9 +85,12 @@ def test_sql_prints_the_sql_and_leaves_the_database_alone(host: Flask, runner, e
         get_state().session.remove()
     with engine.connect() as conn:
         before = schema(conn)
-    out = run(runner, "downgrade", "base", "--sql")
+    # On SQLite, --sql cannot render a revision that rebuilds a table (batch mode must read it), and later
+    # revisions may: there, only the revisions of 0.1.0, as an explicit range.
+    postgresql = engine.dialect.name == "postgresql"
+    out = run(runner, "downgrade", "base" if postgresql else "0002:base", "--sql")
     assert "DROP TABLE medialib_media" in out and "DROP TABLE medialib_library" in out
-    out = run(runner, "downgrade", migrations.BASELINE, "--sql")
+    out = run(runner, "downgrade", migrations.BASELINE if postgresql else f"0002:{migrations.BASELINE}", "--sql")
     assert f"SET version_num='{migrations.BASELINE}'" in out
     with engine.connect() as conn:
         assert schema(conn) == before
