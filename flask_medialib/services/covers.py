@@ -513,13 +513,14 @@ def _detect_once(
 def _local_file(state: MediaLibState, media: Media) -> Iterator[str]:
     """A local path to the media's bytes: its stored file, or its URL fetched to a temp file."""
     if media.storage_key:
-        try:
-            path = state.storage.path(media.storage_key)
-        except ValueError as exc:
-            raise MediaError(f"media {media.id} has a bad storage key: {exc}") from None
-        if not os.path.isfile(path):
-            raise MediaError(f"media {media.id}: its stored file is missing")
-        yield path
+        with contextlib.ExitStack() as stack:
+            try:
+                path = stack.enter_context(state.storage.open_local(media.storage_key))
+            except ValueError as exc:
+                raise MediaError(f"media {media.id} has a bad storage key: {exc}") from None
+            except FileNotFoundError:
+                raise MediaError(f"media {media.id}: its stored file is missing") from None
+            yield path
         return
     if not media.url:
         raise MediaError(f"media {media.id} has neither a stored file nor a URL")

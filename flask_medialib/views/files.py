@@ -55,9 +55,11 @@ def serve(token: str) -> Response:
     if ref.rendition == signing.ORIGINAL:
         if not media.storage_key:
             raise not_found("this media has no stored file", "FileNotFound")
-        response = send_file(
-            state.storage.path(media.storage_key), mimetype=media.mime, etag=ref.etag, conditional=True
-        )
+        direct = state.storage.url(media.storage_key, max_age)
+        if direct is not None:  # s3: the bucket (or its CDN) serves the bytes, for what is left of this URL's life
+            return Response(status=302, headers={"Location": direct, "Cache-Control": f"private, max-age={max_age}"})
+        with state.storage.open_local(media.storage_key) as path:
+            response = send_file(path, mimetype=media.mime, etag=ref.etag, conditional=True)
         response.headers["Cache-Control"] = cache_control
         return response
     rendered = covers.rendered_cover(media, ref.size)

@@ -1,0 +1,168 @@
+"""``s3``: objects in one bucket of any S3-compatible store (AWS S3, MinIO, Ceph RGW, Tencent COS), via boto3.
+
+Credentials come from boto3's standard chain (environment, shared files,
+instance or container roles); nothing here reads or stores them. Downloads
+are presigned GETs (or URLs under a public/CDN base), so bytes never pass
+through the app; an upload is staged in a local temporary file (it is probed
+there) and then sent to the bucket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from .keys import check_key, new_key
+
+#: The longest lifetime SigV4 allows a presigned URL.
+MAX_PRESIGN_SECONDS = 7 * 86_400
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+class S3Storage:
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        public_url: str | None = None,
+        addressing_style: str = "auto",
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self._config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": addressing_style},
+            connect_timeout=10,
+            read_timeout=60,
+            retries={"max_attempts": 3, "mode": "standard"},
+            # botocore >= 1.36 adds CRC checksums to every PUT by default, which several
+            # S3-compatible stores reject; send them only where the API requires them.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        self._clients: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """One boto3 client per process (clients are thread-safe; their pools must not cross a fork)."""
+        pid = os.getpid()
+        client = self._clients.get(pid)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(pid)
+                if client is None:
+                    session = boto3.session.Session()
+                    client = session.client(
+                        "s3", endpoint_url=self.endpoint_url, region_name=self.region, config=self._config
+                    )
+                    self._clients = {pid: client}
+        return client
+
+    def close(self) -> None:
+        """Close the connection pool of this process's client (tests; an app that is shut down)."""
+        client = self._clients.pop(os.getpid(), None)
+        if client is not None:
+            client.close()
+
+    def object_key(self, key: str) -> str:
+        """The bucket key of a storage key: the prefix and the checked key."""
+        return self.prefix + check_key(key)
+
+    # -- writing ---------------------------------------------------------------
+
+    def new_key(self, ext: str) -> str:
+        return new_key(ext)
+
+    def temp_file(self) -> tuple[BinaryIO, str]:
+        fd, name = tempfile.mkstemp(prefix="medialib-upload-")
+        return os.fdopen(fd, "w+b"), name
+
+    def put_file(self, temp_path: str, key: str, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else None
+        try:
+            self.client.upload_file(temp_path, self.bucket, self.object_key(key), ExtraArgs=extra)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_path)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else {}
+        self.client.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=data, **extra)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+
+    # -- reading ---------------------------------------------------------------
+
+    def get_bytes(self, key: str) -> bytes:
+        with _missing_as_not_found(key):
+            response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))
+        with contextlib.closing(response["Body"]) as body:
+            return bytes(body.read())
+
+    @contextlib.contextmanager
+    def open_local(self, key: str) -> Iterator[str]:
+        name = self.object_key(key)
+        fd, temp = tempfile.mkstemp(prefix="medialib-s3-", suffix=os.path.splitext(key)[1])
+        os.close(fd)
+        try:
+            with _missing_as_not_found(key):
+                self.client.download_file(self.bucket, name, temp)
+            yield temp
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def size(self, key: str) -> int:
+        with _missing_as_not_found(key):
+            head = self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+        return int(head["ContentLength"])
+
+    def url(self, key: str, expires: int, filename: str | None = None) -> str | None:
+        name = self.object_key(key)
+        if self.public_url:
+            return f"{self.public_url}/{quote(name)}"
+        params: dict[str, str] = {"Bucket": self.bucket, "Key": name}
+        if filename:
+            params["ResponseContentDisposition"] = _attachment(filename)
+        seconds = min(max(int(expires), 1), MAX_PRESIGN_SECONDS)
+        return str(self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds))
+
+
+def _attachment(filename: str) -> str:
+    # RFC 6266: an ASCII fallback and the exact name in UTF-8.
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+@contextlib.contextmanager
+def _missing_as_not_found(key: str) -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code")) in _MISSING:
+            raise FileNotFoundError(f"storage key {key!r} holds no object") from None
+        raise
