@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import struct
 import subprocess
 import zlib
@@ -116,9 +115,7 @@ def insert_media(
     key = None
     if data is not None:
         key = state.storage.new_key(ext)
-        path = state.storage.path(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        Path(path).write_bytes(data)
+        state.storage.put_bytes(key, data)
     media = Media(
         space_pk=space.pk,
         album_pk=album.pk if album else None,

@@ -12,6 +12,8 @@ from PIL import Image
 
 from flask_medialib import get_state
 
+pytestmark = pytest.mark.both_storages  # covers of stored keys and of fetched URLs, on both storages
+
 RED, GREEN, BLUE = (220, 20, 20), (20, 200, 20), (20, 20, 220)
 
 
