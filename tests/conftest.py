@@ -68,10 +68,15 @@ S3_BUCKET = "medialib-test"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "both_storages: run on the local and the s3 storage (moto's S3 server)")
+    config.addinivalue_line("markers", "s3_only: run on the s3 storage only (moto's S3 server)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "storage_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_storages"):
+    if "storage_backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("s3_only"):
+        metafunc.parametrize("storage_backend", ["s3"], indirect=True)
+    elif metafunc.definition.get_closest_marker("both_storages"):
         metafunc.parametrize("storage_backend", ["local", "s3"], indirect=True)
 
 

@@ -94,25 +94,29 @@ class S3Storage:
         return os.fdopen(fd, "w+b"), name
 
     def put_file(self, temp_path: str, key: str, content_type: str | None = None) -> None:
+        name = self.object_key(key)  # a bad key is refused before any request
         extra = {"ContentType": content_type} if content_type else None
         try:
-            self.client.upload_file(temp_path, self.bucket, self.object_key(key), ExtraArgs=extra)
+            self.client.upload_file(temp_path, self.bucket, name, ExtraArgs=extra)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_path)
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        name = self.object_key(key)
         extra = {"ContentType": content_type} if content_type else {}
-        self.client.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=data, **extra)
+        self.client.put_object(Bucket=self.bucket, Key=name, Body=data, **extra)
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+        name = self.object_key(key)
+        self.client.delete_object(Bucket=self.bucket, Key=name)
 
     # -- reading ---------------------------------------------------------------
 
     def get_bytes(self, key: str) -> bytes:
+        name = self.object_key(key)
         with _missing_as_not_found(key):
-            response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))
+            response = self.client.get_object(Bucket=self.bucket, Key=name)
         with contextlib.closing(response["Body"]) as body:
             return bytes(body.read())
 
@@ -137,8 +141,9 @@ class S3Storage:
         return True
 
     def size(self, key: str) -> int:
+        name = self.object_key(key)
         with _missing_as_not_found(key):
-            head = self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+            head = self.client.head_object(Bucket=self.bucket, Key=name)
         return int(head["ContentLength"])
 
     def url(self, key: str, expires: int, filename: str | None = None) -> str | None:

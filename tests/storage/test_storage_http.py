@@ -1,0 +1,86 @@
+"""Downloads and uploads over HTTP on both storages: on S3 the bytes come from the bucket, never through Flask."""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from PIL import Image
+
+from flask_medialib import get_state, signing
+from flask_medialib.models import Media
+from flask_medialib.storage import make_storage
+
+pytestmark = pytest.mark.both_storages
+
+API = "/api/v1"
+
+
+def jpeg(color: str = "blue") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (30, 20), color).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_upload_stores_the_original_with_its_type(app, client, make_lib) -> None:
+    made = make_lib()
+    data = jpeg()
+    resp = client.put(f"{API}/file/lib1/-/pic.jpg", query_string={"access_token": made.admin}, data=data)
+    assert resp.status_code == 201
+    media = get_state(app).session.get(Media, resp.get_json()["mediaId"])
+    storage = get_state(app).storage
+    assert storage.get_bytes(media.storage_key) == data and storage.size(media.storage_key) == len(data)
+    assert "pic" not in media.storage_key  # keys are made by the server
+
+
+def test_download_of_an_original(app, client, make_lib, clock, storage_backend) -> None:
+    made = make_lib()
+    data = jpeg("red")
+    client.put(f"{API}/file/lib1/-/pic.jpg", query_string={"access_token": made.admin}, data=data)
+    first = client.get(f"{API}/file/lib1/-/pic.jpg", query_string={"access_token": made.admin})
+    assert first.status_code == 302
+    signed = first.headers["Location"]
+    clock.advance(100)  # the bucket's URL lives exactly as long as what is left of the signed one
+    with client.get(signed) as served:
+        if storage_backend == "local":
+            assert served.status_code == 200 and served.data == data
+            return
+        assert served.status_code == 302 and served.data == b""  # no byte passes through Flask
+        location = served.headers["Location"]
+        assert served.headers["Cache-Control"].startswith("private, max-age=")
+    ref = signing.verify(signed.rsplit("/", 1)[1])
+    left = int(ref.expires - signing.now())
+    assert parse_qs(urlsplit(location).query)["X-Amz-Expires"] == [str(left)]
+    assert served.headers["Cache-Control"] == f"private, max-age={left}"
+    assert "pic" not in location and made.admin not in location
+    with requests.get(location, timeout=10) as got:
+        assert got.status_code == 200 and got.content == data
+        assert got.headers["Content-Type"] == "image/jpeg"
+
+
+def test_a_replaced_or_deleted_file_is_no_longer_served(app, client, make_lib) -> None:
+    made = make_lib()
+    client.put(f"{API}/file/lib1/-/pic.jpg", query_string={"access_token": made.admin}, data=jpeg())
+    signed = client.get(f"{API}/file/lib1/-/pic.jpg", query_string={"access_token": made.admin}).headers["Location"]
+    key = get_state(app).session.query(Media).one().storage_key
+    assert client.delete(f"{API}/file/lib1/-/pic.jpg", query_string={"access_token": made.admin}).status_code == 204
+    assert not get_state(app).storage.exists(key)
+    with client.get(signed) as gone:
+        assert (gone.status_code, gone.get_json()["code"]) == (404, "FileNotFound")
+
+
+@pytest.mark.s3_only
+def test_public_url_base_replaces_presigned_gets(app, client, make_lib) -> None:
+    state = get_state(app)
+    state.storage.close()
+    config = {**app.config, "MEDIALIB_S3_PUBLIC_URL": "https://cdn.example.com/media/"}
+    state.storage = make_storage(config, default_root="unused")
+    made = make_lib()
+    client.put(f"{API}/file/lib1/-/pic.jpg", query_string={"access_token": made.admin}, data=jpeg())
+    key = get_state(app).session.query(Media).one().storage_key
+    signed = client.get(f"{API}/file/lib1/-/pic.jpg", query_string={"access_token": made.admin}).headers["Location"]
+    with client.get(signed) as served:
+        assert served.status_code == 302
+        assert served.headers["Location"] == f"https://cdn.example.com/media/{app.config['MEDIALIB_S3_PREFIX']}{key}"
