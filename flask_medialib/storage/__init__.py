@@ -9,7 +9,7 @@ that holds no bytes and ``ValueError`` for a key that is not one of ours.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, Protocol
 
@@ -57,6 +57,27 @@ class Storage(Protocol):
         ...
 
 
+class DirectUploads(Protocol):
+    """Uploads whose bytes go from the client straight to the store (SMH upload sessions).
+
+    The ``s3`` storage has these today (presigned PUT and UploadPart); the
+    local storage's equivalents (the extension's own signed upload URLs) are
+    still to come.
+    """
+
+    def presign_put(self, key: str, expires: int, content_length: int, content_type: str | None = None) -> str: ...
+
+    def create_multipart(self, key: str, content_type: str | None = None) -> str: ...
+
+    def presign_upload_part(
+        self, key: str, upload_id: str, part_number: int, expires: int, content_length: int
+    ) -> str: ...
+
+    def complete_multipart(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> None: ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+
 def make_storage(config: Mapping[str, Any], default_root: str) -> Storage:
     """The storage that the (validated) ``MEDIALIB_STORAGE*`` keys describe."""
     if config["MEDIALIB_STORAGE"] == "s3":
@@ -78,4 +99,4 @@ def make_storage(config: Mapping[str, Any], default_root: str) -> Storage:
     return LocalStorage(config["MEDIALIB_STORAGE_ROOT"] or default_root)
 
 
-__all__ = ["LocalStorage", "Storage", "check_key", "make_storage", "new_key"]
+__all__ = ["DirectUploads", "LocalStorage", "Storage", "check_key", "make_storage", "new_key"]

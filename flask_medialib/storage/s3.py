@@ -13,7 +13,7 @@ import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
@@ -25,6 +25,8 @@ from .keys import check_key, new_key
 
 #: The longest lifetime SigV4 allows a presigned URL.
 MAX_PRESIGN_SECONDS = 7 * 86_400
+#: S3's limits on multipart uploads.
+MAX_PARTS = 10_000
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
@@ -153,8 +155,59 @@ class S3Storage:
         params: dict[str, str] = {"Bucket": self.bucket, "Key": name}
         if filename:
             params["ResponseContentDisposition"] = _attachment(filename)
+        return self._presign("get_object", params, expires)
+
+    # -- direct uploads: the client sends the bytes to the bucket ------------------
+
+    def presign_put(self, key: str, expires: int, content_length: int, content_type: str | None = None) -> str:
+        """A presigned PUT of exactly ``content_length`` bytes (the length is a signed header)."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.object_key(key)}
+        params["ContentLength"] = _length(content_length)
+        if content_type:
+            params["ContentType"] = content_type
+        return self._presign("put_object", params, expires)
+
+    def create_multipart(self, key: str, content_type: str | None = None) -> str:
+        """Start a multipart upload of ``key``; its upload id."""
+        name = self.object_key(key)
+        extra = {"ContentType": content_type} if content_type else {}
+        return str(self.client.create_multipart_upload(Bucket=self.bucket, Key=name, **extra)["UploadId"])
+
+    def presign_upload_part(self, key: str, upload_id: str, part_number: int, expires: int, content_length: int) -> str:
+        """A presigned UploadPart of exactly ``content_length`` bytes; its answer's ETag names the part."""
+        if not 1 <= part_number <= MAX_PARTS:
+            raise ValueError(f"part number must be between 1 and {MAX_PARTS}, not {part_number}")
+        params = {
+            "Bucket": self.bucket,
+            "Key": self.object_key(key),
+            "UploadId": upload_id,
+            "PartNumber": part_number,
+            "ContentLength": _length(content_length),
+        }
+        return self._presign("upload_part", params, expires)
+
+    def complete_multipart(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> None:
+        """Join the uploaded ``(part number, ETag)`` parts, in part order, into the object ``key``."""
+        name = self.object_key(key)
+        listed = [{"PartNumber": number, "ETag": etag} for number, etag in sorted(parts)]
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=name, UploadId=upload_id, MultipartUpload={"Parts": listed}
+        )
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop a multipart upload and the parts it holds."""
+        name = self.object_key(key)
+        self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
+
+    def _presign(self, operation: str, params: dict[str, Any], expires: int) -> str:
         seconds = min(max(int(expires), 1), MAX_PRESIGN_SECONDS)
-        return str(self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds))
+        return str(self.client.generate_presigned_url(operation, Params=params, ExpiresIn=seconds))
+
+
+def _length(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"content length must be a whole number of bytes, not {value!r}")
+    return value
 
 
 def _attachment(filename: str) -> str:
