@@ -57,9 +57,14 @@ def serve(token: str) -> Response:
             raise not_found("this media has no stored file", "FileNotFound")
         direct = state.storage.url(media.storage_key, max_age)
         if direct is not None:  # s3: the bucket (or its CDN) serves the bytes, for what is left of this URL's life
-            return Response(status=302, headers={"Location": direct, "Cache-Control": f"private, max-age={max_age}"})
-        with state.storage.open_local(media.storage_key) as path:
-            response = send_file(path, mimetype=media.mime, etag=ref.etag, conditional=True)
+            return Response(
+                status=302, headers={"Location": direct, "Cache-Control": f"{visibility}, max-age={max_age}"}
+            )
+        try:
+            with state.storage.open_local(media.storage_key) as path:
+                response = send_file(path, mimetype=media.mime, etag=ref.etag, conditional=True)
+        except FileNotFoundError:
+            raise not_found("the stored file of this media is missing", "FileNotFound") from None
         response.headers["Cache-Control"] = cache_control
         return response
     rendered = covers.rendered_cover(media, ref.size)

@@ -71,6 +71,20 @@ def test_a_replaced_or_deleted_file_is_no_longer_served(app, client, make_lib) -
         assert (gone.status_code, gone.get_json()["code"]) == (404, "FileNotFound")
 
 
+def test_a_lost_original_is_a_404_never_a_500(app, client, make_lib, storage_backend) -> None:
+    made = make_lib()
+    client.put(f"{API}/file/lib1/-/pic.jpg", query_string={"access_token": made.admin}, data=jpeg())
+    get_state(app).storage.delete(get_state(app).session.query(Media).one().storage_key)
+    signed = client.get(f"{API}/file/lib1/-/pic.jpg", query_string={"access_token": made.admin}).headers["Location"]
+    with client.get(signed) as served:
+        if storage_backend == "local":
+            assert (served.status_code, served.get_json()["code"]) == (404, "FileNotFound")
+            return
+        assert served.status_code == 302  # no request to the bucket on the way: the bucket says 404
+        with requests.get(served.headers["Location"], timeout=10) as got:
+            assert got.status_code == 404
+
+
 @pytest.mark.s3_only
 def test_public_url_base_replaces_presigned_gets(app, client, make_lib) -> None:
     state = get_state(app)
