@@ -158,7 +158,8 @@ KEYS: tuple[Key, ...] = (
         "MEDIALIB_S3_PREFIX",
         "",
         _key_prefix,
-        "Key prefix of every object the extension writes, e.g. ``media/`` (no leading slash).",
+        "Key prefix of every object the extension writes, e.g. ``media/`` (no leading slash; a missing "
+        "trailing one is added).",
     ),
     Key(
         "MEDIALIB_S3_ENDPOINT_URL",
