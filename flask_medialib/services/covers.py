@@ -306,6 +306,18 @@ def rendered_cover(media: Media, size: int) -> tuple[bytes, str]:
         raise not_found("this media can no longer be shown; ask for the cover again", "NoCoverMedia") from None
 
 
+def stored_original_url(media: Media, size: int, expires: int) -> str | None:
+    """The storage's own URL (s3) of a cover that is the stored original as uploaded; None: the app serves it."""
+    state = get_state()
+    if size or not media.storage_key:
+        return None
+    direct = state.storage.url(media.storage_key, expires)  # local: None, and no cache round trip
+    if direct is None:
+        return None
+    entry = state.cache.get(cover_key(state, media, 0))  # evicted: rendered_cover decides and caches again
+    return direct if entry is not None and entry[0] == "original" else None
+
+
 def _cached_or_render(state: MediaLibState, media: Media, size: int) -> tuple[Any, Any]:
     """The cache entry of a cover: (mime, bytes), or ("original", mime) to serve the stored file."""
     key = cover_key(state, media, size)

@@ -57,9 +57,7 @@ def serve(token: str) -> Response:
             raise not_found("this media has no stored file", "FileNotFound")
         direct = state.storage.url(media.storage_key, max_age)
         if direct is not None:  # s3: the bucket (or its CDN) serves the bytes, for what is left of this URL's life
-            return Response(
-                status=302, headers={"Location": direct, "Cache-Control": f"{visibility}, max-age={max_age}"}
-            )
+            return _to_storage(direct, f"{visibility}, max-age={max_age}")
         try:
             with state.storage.open_local(media.storage_key) as path:
                 response = send_file(path, mimetype=media.mime, etag=ref.etag, conditional=True)
@@ -67,9 +65,16 @@ def serve(token: str) -> Response:
             raise not_found("the stored file of this media is missing", "FileNotFound") from None
         response.headers["Cache-Control"] = cache_control
         return response
+    direct = covers.stored_original_url(media, ref.size, max_age)
+    if direct is not None:  # s3: a cover that is the original as uploaded comes from the bucket too
+        return _to_storage(direct, f"{visibility}, max-age={max_age}")
     rendered = covers.rendered_cover(media, ref.size)
     covers.confirm(state, media.id, media.version, generation)
     return _bytes_response(rendered, ref.etag, cache_control)
+
+
+def _to_storage(location: str, cache_control: str) -> Response:
+    return Response(status=302, headers={"Location": location, "Cache-Control": cache_control})
 
 
 def _bytes_response(rendered: tuple[bytes, str], etag: str, cache_control: str) -> Response:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from served import get_served
 from skimage import data as skdata
 
 from flask_medialib import auth, get_state
@@ -160,10 +161,8 @@ def fetch_cover(client, path: str) -> tuple[Image.Image, bytes, object]:
     """Follow a cover's 302 and return (image, bytes, file response headers)."""
     resp = client.get(path)
     assert resp.status_code == 302, resp.get_data(as_text=True)
-    with client.get(resp.headers["Location"]) as file_resp:
-        assert file_resp.status_code == 200
-        body = file_resp.get_data()
-        headers = file_resp.headers
+    status, body, headers = get_served(client, resp.headers["Location"])  # s3: originals come from the bucket
+    assert status == 200
     image = Image.open(io.BytesIO(body))
     image.load()
     return image, body, headers

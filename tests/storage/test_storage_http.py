@@ -98,3 +98,37 @@ def test_public_url_base_replaces_presigned_gets(app, client, make_lib) -> None:
     with client.get(signed) as served:
         assert served.status_code == 302
         assert served.headers["Location"] == f"https://cdn.example.com/media/{app.config['MEDIALIB_S3_PREFIX']}{key}"
+
+
+def exif_rotated_jpeg() -> bytes:
+    image = Image.new("RGB", (30, 20), "green")
+    exif = image.getexif()
+    exif[0x0112] = 6  # shown rotated: the app must re-encode it upright
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def test_a_cover_without_size_that_is_the_original_comes_from_the_bucket(client, make_lib, storage_backend) -> None:
+    made = make_lib(album_based=True, albums=("a",))
+    data = jpeg("red")
+    client.put(f"{API}/file/lib1/-/a/pic.jpg", query_string={"access_token": made.admin}, data=data)
+    cover = client.get(f"{API}/album/lib1/-/cover/a", query_string={"access_token": made.admin})
+    assert cover.status_code == 302
+    with client.get(cover.headers["Location"]) as served:
+        if storage_backend == "local":
+            assert served.status_code == 200 and served.data == data
+            return
+        assert served.status_code == 302 and served.data == b""
+        location = served.headers["Location"]
+    with requests.get(location, timeout=10) as got:
+        assert got.status_code == 200 and got.content == data
+
+
+def test_a_cover_that_must_be_re_encoded_is_served_by_the_app(client, make_lib) -> None:
+    made = make_lib(album_based=True, albums=("a",))
+    client.put(f"{API}/file/lib1/-/a/turned.jpg", query_string={"access_token": made.admin}, data=exif_rotated_jpeg())
+    cover = client.get(f"{API}/album/lib1/-/cover/a", query_string={"access_token": made.admin})
+    with client.get(cover.headers["Location"]) as served:
+        assert served.status_code == 200
+        assert Image.open(io.BytesIO(served.data)).size == (20, 30)  # upright, from the bucket's bytes on s3
