@@ -18,9 +18,11 @@ from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import boto3
+from boto3.exceptions import Boto3Error
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from ..errors import HTTPError
 from .keys import check_key, new_key
 
 #: The longest lifetime SigV4 allows a presigned URL.
@@ -99,7 +101,8 @@ class S3Storage:
         name = self.object_key(key)  # a bad key is refused before any request
         extra = {"ContentType": content_type} if content_type else None
         try:
-            self.client.upload_file(temp_path, self.bucket, name, ExtraArgs=extra)
+            with _store_call():
+                self.client.upload_file(temp_path, self.bucket, name, ExtraArgs=extra)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_path)
@@ -107,20 +110,22 @@ class S3Storage:
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         name = self.object_key(key)
         extra = {"ContentType": content_type} if content_type else {}
-        self.client.put_object(Bucket=self.bucket, Key=name, Body=data, **extra)
+        with _store_call():
+            self.client.put_object(Bucket=self.bucket, Key=name, Body=data, **extra)
 
     def delete(self, key: str) -> None:
         name = self.object_key(key)
-        self.client.delete_object(Bucket=self.bucket, Key=name)
+        with _store_call():
+            self.client.delete_object(Bucket=self.bucket, Key=name)
 
     # -- reading ---------------------------------------------------------------
 
     def get_bytes(self, key: str) -> bytes:
         name = self.object_key(key)
-        with _missing_as_not_found(key):
+        with _store_call(key):
             response = self.client.get_object(Bucket=self.bucket, Key=name)
-        with contextlib.closing(response["Body"]) as body:
-            return bytes(body.read())
+            with contextlib.closing(response["Body"]) as body:
+                return bytes(body.read())
 
     @contextlib.contextmanager
     def open_local(self, key: str) -> Iterator[str]:
@@ -128,7 +133,7 @@ class S3Storage:
         fd, temp = tempfile.mkstemp(prefix="medialib-s3-", suffix=os.path.splitext(key)[1])
         os.close(fd)
         try:
-            with _missing_as_not_found(key):
+            with _store_call(key):
                 self.client.download_file(self.bucket, name, temp)
             yield temp
         finally:
@@ -144,7 +149,7 @@ class S3Storage:
 
     def size(self, key: str) -> int:
         name = self.object_key(key)
-        with _missing_as_not_found(key):
+        with _store_call(key):
             head = self.client.head_object(Bucket=self.bucket, Key=name)
         return int(head["ContentLength"])
 
@@ -171,7 +176,8 @@ class S3Storage:
         """Start a multipart upload of ``key``; its upload id."""
         name = self.object_key(key)
         extra = {"ContentType": content_type} if content_type else {}
-        return str(self.client.create_multipart_upload(Bucket=self.bucket, Key=name, **extra)["UploadId"])
+        with _store_call():
+            return str(self.client.create_multipart_upload(Bucket=self.bucket, Key=name, **extra)["UploadId"])
 
     def presign_upload_part(self, key: str, upload_id: str, part_number: int, expires: int, content_length: int) -> str:
         """A presigned UploadPart of exactly ``content_length`` bytes; its answer's ETag names the part."""
@@ -190,14 +196,16 @@ class S3Storage:
         """Join the uploaded ``(part number, ETag)`` parts, in part order, into the object ``key``."""
         name = self.object_key(key)
         listed = [{"PartNumber": number, "ETag": etag} for number, etag in sorted(parts)]
-        self.client.complete_multipart_upload(
-            Bucket=self.bucket, Key=name, UploadId=upload_id, MultipartUpload={"Parts": listed}
-        )
+        with _store_call():
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=name, UploadId=upload_id, MultipartUpload={"Parts": listed}
+            )
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         """Drop a multipart upload and the parts it holds."""
         name = self.object_key(key)
-        self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
+        with _store_call():
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
 
     def _presign(self, operation: str, params: dict[str, Any], expires: int) -> str:
         seconds = min(max(int(expires), 1), MAX_PRESIGN_SECONDS)
@@ -217,10 +225,19 @@ def _attachment(filename: str) -> str:
 
 
 @contextlib.contextmanager
-def _missing_as_not_found(key: str) -> Iterator[None]:
+def _store_call(key: str | None = None) -> Iterator[None]:
+    """A missing ``key`` is FileNotFoundError; any other failure of the store a 503 (retry later)."""
     try:
         yield
     except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) in _MISSING:
+        code = str(exc.response.get("Error", {}).get("Code"))
+        if key is not None and code in _MISSING:
             raise FileNotFoundError(f"storage key {key!r} holds no object") from None
-        raise
+        raise _unavailable(code) from exc
+    except (BotoCoreError, Boto3Error) as exc:
+        raise _unavailable(type(exc).__name__) from exc
+
+
+def _unavailable(reason: str) -> HTTPError:
+    # The store's own message may name the bucket or endpoint: only its error code goes out.
+    return HTTPError(f"the media store failed ({reason}); try again later", status=503, code="StorageUnavailable")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import socket
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -16,6 +18,11 @@ from flask_medialib.storage import make_storage
 pytestmark = pytest.mark.both_storages
 
 API = "/api/v1"
+
+
+@pytest.fixture
+def app_config(app_config: dict) -> dict:
+    return {**app_config, "MEDIALIB_FACE_DETECTOR": "none"}  # centre crops: no TensorFlow here
 
 
 def jpeg(color: str = "blue") -> bytes:
@@ -132,3 +139,30 @@ def test_a_cover_that_must_be_re_encoded_is_served_by_the_app(client, make_lib) 
     with client.get(cover.headers["Location"]) as served:
         assert served.status_code == 200
         assert Image.open(io.BytesIO(served.data)).size == (20, 30)  # upright, from the bucket's bytes on s3
+
+
+@pytest.mark.s3_only
+def test_a_store_that_is_down_is_a_503_that_leaves_nothing_half_done(app, client, make_lib) -> None:
+    made = make_lib(album_based=True, albums=("a",))
+    client.put(f"{API}/file/lib1/-/a/old.jpg", query_string={"access_token": made.admin}, data=jpeg("red"))
+    state = get_state(app)
+    working = state.storage
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    state.storage = make_storage({**app.config, "MEDIALIB_S3_ENDPOINT_URL": dead}, default_root="unused")
+    try:
+        started = time.monotonic()
+        put = client.put(f"{API}/file/lib1/-/a/new.jpg", query_string={"access_token": made.admin}, data=jpeg())
+        assert (put.status_code, put.get_json()["code"]) == (503, "StorageUnavailable")
+        assert dead not in put.get_json()["message"]  # the store's address is not shown
+        cover = client.get(f"{API}/album/lib1/-/cover/a", query_string={"access_token": made.admin, "size": 8})
+        assert (cover.status_code, cover.get_json()["code"]) == (503, "StorageUnavailable")
+        assert time.monotonic() - started < 20  # bounded: a few quick retries, then the answer
+    finally:
+        state.storage.close()
+        state.storage = working
+    assert [m.file_name for m in state.session.query(Media)] == ["old.jpg"]  # no row without bytes
+    # An outage is not a broken media: once the store is back, the cover is there.
+    cover = client.get(f"{API}/album/lib1/-/cover/a", query_string={"access_token": made.admin, "size": 8})
+    assert cover.status_code == 302
