@@ -29,7 +29,7 @@ from .keys import check_key, new_key
 MAX_PRESIGN_SECONDS = 7 * 86_400
 #: S3's limits on multipart uploads.
 MAX_PARTS = 10_000
-_MISSING = {"404", "NoSuchKey", "NotFound"}
+_MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
 
 
 class S3Storage:
@@ -193,18 +193,21 @@ class S3Storage:
         return self._presign("upload_part", params, expires)
 
     def complete_multipart(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> None:
-        """Join the uploaded ``(part number, ETag)`` parts, in part order, into the object ``key``."""
+        """Join the uploaded ``(part number, ETag)`` parts, in part order, into the object ``key``.
+
+        FileNotFoundError when the store knows no such upload (aborted, completed or never made).
+        """
         name = self.object_key(key)
         listed = [{"PartNumber": number, "ETag": etag} for number, etag in sorted(parts)]
-        with _store_call():
+        with _store_call(key):
             self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=name, UploadId=upload_id, MultipartUpload={"Parts": listed}
             )
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
-        """Drop a multipart upload and the parts it holds."""
+        """Drop a multipart upload and the parts it holds; no error when it is gone already."""
         name = self.object_key(key)
-        with _store_call():
+        with contextlib.suppress(FileNotFoundError), _store_call(key):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
 
     def _presign(self, operation: str, params: dict[str, Any], expires: int) -> str:
@@ -232,7 +235,7 @@ def _store_call(key: str | None = None) -> Iterator[None]:
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code"))
         if key is not None and code in _MISSING:
-            raise FileNotFoundError(f"storage key {key!r} holds no object") from None
+            raise FileNotFoundError(f"storage key {key!r} holds no object ({code})") from None
         raise _unavailable(code) from exc
     except (BotoCoreError, Boto3Error) as exc:
         raise _unavailable(type(exc).__name__) from exc
