@@ -13,6 +13,7 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -107,6 +108,36 @@ def _timezone(name: str, value: Any) -> str:
     return str(value)
 
 
+def _optional_url(name: str, value: Any) -> str | None:
+    value = _optional_str(name, value)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"{name} must be an http(s) URL such as https://s3.example.com, not {value!r}")
+    return value
+
+
+def _bucket(name: str, value: Any) -> str | None:
+    value = _optional_str(name, value)
+    if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+        raise ConfigError(f"{name} must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-'), not {value!r}")
+    return value
+
+
+def _key_prefix(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or (value and not re.fullmatch(r"([A-Za-z0-9._~-]+/)*[A-Za-z0-9._~-]*", value)):
+        raise ConfigError(
+            f"{name} must be empty or a key prefix such as media/ (letters, digits, '._~-/', "
+            f"no leading slash, no empty segment), not {value!r}"
+        )
+    if any(part in (".", "..") for part in value.split("/")):
+        raise ConfigError(f"{name} must not hold a '.' or '..' segment, not {value!r}")
+    return value
+
+
 KEYS: tuple[Key, ...] = (
     Key("MEDIALIB_URL_PREFIX", "/api/v1", _prefix, "URL prefix of every route of the extension."),
     Key(
@@ -114,6 +145,41 @@ KEYS: tuple[Key, ...] = (
         None,
         _optional_str,
         "Folder of the local storage; defaults to ``<instance_path>/medialib-storage``.",
+    ),
+    Key(
+        "MEDIALIB_STORAGE",
+        "local",
+        _choice("local", "s3"),
+        "Where media bytes live: ``local`` (a folder) or ``s3`` (a bucket of any S3-compatible store; "
+        "needs the ``s3`` extra, i.e. boto3).",
+    ),
+    Key("MEDIALIB_S3_BUCKET", None, _bucket, "Bucket of the ``s3`` storage (required with it)."),
+    Key(
+        "MEDIALIB_S3_PREFIX",
+        "",
+        _key_prefix,
+        "Key prefix of every object the extension writes, e.g. ``media/`` (no leading slash; a missing "
+        "trailing one is added).",
+    ),
+    Key(
+        "MEDIALIB_S3_ENDPOINT_URL",
+        None,
+        _optional_url,
+        "Endpoint of an S3-compatible store (MinIO, Ceph RGW, Tencent COS ...); None: AWS S3.",
+    ),
+    Key("MEDIALIB_S3_REGION", None, _optional_str, "Region of the bucket; None: boto3's own default."),
+    Key(
+        "MEDIALIB_S3_ADDRESSING_STYLE",
+        "auto",
+        _choice("auto", "path", "virtual"),
+        "Bucket in the path (MinIO, Ceph) or in the host name (Tencent COS); ``auto`` lets boto3 choose.",
+    ),
+    Key(
+        "MEDIALIB_S3_PUBLIC_URL",
+        None,
+        _optional_url,
+        "Public or CDN base URL of the bucket (objects at ``<base>/<prefix><key>``); downloads redirect "
+        "there instead of to presigned GETs. None: presigned GETs that live as long as the signed URLs.",
     ),
     Key(
         "MEDIALIB_MAX_UPLOAD_BYTES", 512 * 1024 * 1024, _int(1), "Largest upload body in bytes; a larger one gets 413."
@@ -273,3 +339,10 @@ def apply_defaults(config: dict[str, Any]) -> None:
     unknown = sorted(k for k in config if k.startswith("MEDIALIB_") and k not in KEYS_BY_NAME)
     if unknown:
         raise ConfigError(f"unknown configuration key(s): {', '.join(unknown)} (a typo?)")
+    _check_together(config)
+
+
+def _check_together(config: dict[str, Any]) -> None:
+    """Checks that need more than one key."""
+    if config["MEDIALIB_STORAGE"] == "s3" and not config["MEDIALIB_S3_BUCKET"]:
+        raise ConfigError("MEDIALIB_S3_BUCKET must be set when MEDIALIB_STORAGE is s3")

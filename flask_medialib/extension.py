@@ -15,7 +15,7 @@ from . import config as config_module
 from .caching import FILESYSTEM_NAMES
 from .errors import ConfigError
 from .state import EXTENSION_KEY, MediaLibState
-from .storage import LocalStorage, Storage
+from .storage import Storage, make_storage
 
 
 class MediaLib:
@@ -117,8 +117,7 @@ class MediaLib:
         return cache
 
     def _init_storage(self, app: Flask) -> Storage:
-        root = app.config["MEDIALIB_STORAGE_ROOT"] or os.path.join(app.instance_path, "medialib-storage")
-        return LocalStorage(root)
+        return make_storage(app.config, default_root=os.path.join(app.instance_path, "medialib-storage"))
 
     def _signing_secret(self, app: Flask) -> str:
         secret = app.config["MEDIALIB_SIGNING_SECRET"] or app.config.get("SECRET_KEY")

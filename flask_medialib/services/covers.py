@@ -257,7 +257,7 @@ def media_is_public(media: Media) -> bool:
 class OriginalFile:
     """The stored bytes of a media as uploaded, and what to call them (never the storage key)."""
 
-    path: str
+    key: str  # the storage key: for the storage only, never shown
     mime: str
     name: str
 
@@ -265,9 +265,8 @@ class OriginalFile:
 def original_file(media: Media) -> OriginalFile:
     if not media.storage_key:
         raise not_found("this media has no stored file", "FileNotFound")
-    state = get_state()
     mime = media.mime or mimetypes.guess_type(media.storage_key)[0] or "application/octet-stream"
-    return OriginalFile(state.storage.path(media.storage_key), mime, media.file_name or media.name)
+    return OriginalFile(media.storage_key, mime, media.file_name or media.name)
 
 
 def candidates(space: Space, album_pk: int | None) -> Iterator[Media]:
@@ -370,6 +369,18 @@ def rendered_cover(media: Media, size: int) -> tuple[bytes, str]:
     except MediaError as exc:
         _mark_broken(state, media, exc)
         raise not_found("this media can no longer be shown; ask for the cover again", "NoCoverMedia") from None
+
+
+def stored_original_url(media: Media, size: int, expires: int) -> str | None:
+    """The storage's own URL (s3) of a cover that is the stored original as uploaded; None: the app serves it."""
+    state = get_state()
+    if size or not media.storage_key:
+        return None
+    direct = state.storage.url(media.storage_key, expires)  # local: None, and no cache round trip
+    if direct is None:
+        return None
+    entry = state.cache.get(cover_key(state, media, 0))  # evicted: rendered_cover decides and caches again
+    return direct if isinstance(entry, CoverEntry) and entry.data is None else None
 
 
 def _cached_or_render(state: MediaLibState, media: Media, size: int) -> CoverEntry:
@@ -578,13 +589,14 @@ def _detect_once(
 def _local_file(state: MediaLibState, media: Media) -> Iterator[str]:
     """A local path to the media's bytes: its stored file, or its URL fetched to a temp file."""
     if media.storage_key:
-        try:
-            path = state.storage.path(media.storage_key)
-        except ValueError as exc:
-            raise MediaError(f"media {media.id} has a bad storage key: {exc}") from None
-        if not os.path.isfile(path):
-            raise MediaError(f"media {media.id}: its stored file is missing")
-        yield path
+        with contextlib.ExitStack() as stack:
+            try:
+                path = stack.enter_context(state.storage.open_local(media.storage_key))
+            except ValueError as exc:
+                raise MediaError(f"media {media.id} has a bad storage key: {exc}") from None
+            except FileNotFoundError:
+                raise MediaError(f"media {media.id}: its stored file is missing") from None
+            yield path
         return
     if not media.url:
         raise MediaError(f"media {media.id} has neither a stored file nor a URL")

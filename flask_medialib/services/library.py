@@ -277,7 +277,7 @@ def save_upload(
             state.session.rollback()
             raise conflict(f"a file named {name!r} already exists here", "SameNameDirectoryOrFileExists") from None
         try:
-            state.storage.put_file(temp_path, key)
+            state.storage.put_file(temp_path, key, info.mime)
             state.session.commit()
         except BaseException:
             # Neither a row without bytes nor bytes without a row may stay behind.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, request, send_file
 
 from .. import generations, signing
+from ..errors import not_found
 from ..services import covers
 from ..state import get_state
 from .apidoc import doc
@@ -50,15 +51,29 @@ def serve(token: str) -> Response:
     cache_control = f"{visibility}, max-age={max_age}, {_IMMUTABLE}"
     if ref.rendition == signing.ORIGINAL:
         original = covers.original_file(media)
-        # Named after the media, never after its storage key.
-        response = send_file(
-            original.path, mimetype=original.mime, download_name=original.name, etag=ref.etag, conditional=True
-        )
+        direct = state.storage.url(original.key, max_age, original.name)
+        if direct is not None:  # s3: the bucket (or its CDN) serves the bytes, for what is left of this URL's life
+            return _to_storage(direct, f"{visibility}, max-age={max_age}")
+        try:
+            with state.storage.open_local(original.key) as path:
+                # Named after the media, never after its storage key.
+                response = send_file(
+                    path, mimetype=original.mime, download_name=original.name, etag=ref.etag, conditional=True
+                )
+        except FileNotFoundError:
+            raise not_found("the stored file of this media is missing", "FileNotFound") from None
         response.headers["Cache-Control"] = cache_control
         return response
+    direct = covers.stored_original_url(media, ref.size, max_age)
+    if direct is not None:  # s3: a cover that is the original as uploaded comes from the bucket too
+        return _to_storage(direct, f"{visibility}, max-age={max_age}")
     rendered = covers.rendered_cover(media, ref.size)
     covers.confirm(state, media.uid, media.version, generation)
     return _bytes_response(rendered, ref.etag, cache_control)
+
+
+def _to_storage(location: str, cache_control: str) -> Response:
+    return Response(status=302, headers={"Location": location, "Cache-Control": cache_control})
 
 
 def _bytes_response(rendered: tuple[bytes, str], etag: str, cache_control: str) -> Response:

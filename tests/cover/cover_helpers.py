@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
-import os
 import struct
 import subprocess
 import zlib
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from flask import Flask
 from PIL import Image
+from served import get_served
 from skimage import data as skdata
 from sqlalchemy import event
 
@@ -120,9 +120,7 @@ def insert_media(
     key = None
     if data is not None:
         key = state.storage.new_key(ext)
-        path = state.storage.path(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        Path(path).write_bytes(data)
+        state.storage.put_bytes(key, data)
     media = Media(
         space_pk=space.pk,
         album_pk=album.pk if album else None,
@@ -205,10 +203,8 @@ def fetch_cover(client, path: str) -> tuple[Image.Image, bytes, object]:
     """Follow a cover's 302 and return (image, bytes, file response headers)."""
     resp = client.get(path)
     assert resp.status_code == 302, resp.get_data(as_text=True)
-    with client.get(resp.headers["Location"]) as file_resp:
-        assert file_resp.status_code == 200
-        body = file_resp.get_data()
-        headers = file_resp.headers
+    status, body, headers = get_served(client, resp.headers["Location"])  # s3: originals come from the bucket
+    assert status == 200
     image = Image.open(io.BytesIO(body))
     image.load()
     return image, body, headers

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 
 import pytest
@@ -197,6 +196,7 @@ def test_private_cover_file_is_private_from_the_cache_too(app, client):
 # -- the master rendition ----------------------------------------------------------
 
 
+@pytest.mark.both_storages
 def test_a_smaller_size_is_cut_from_the_master_and_a_larger_one_is_not(app, client, album_lib):
     app.config["MEDIALIB_COVER_MASTER_SIDE"] = 40  # the 120 x 80 source gives a 60 x 40 master
     library, space = album_lib
@@ -206,7 +206,7 @@ def test_a_smaller_size_is_cut_from_the_master_and_a_larger_one_is_not(app, clie
     master = state.cache.get(covers.master_key(state, media))
     assert (master.short, master.source_size) == (40, (120, 80))
     # Without the source only the master can give a cover: the smaller size still works ...
-    os.remove(state.storage.path(media.storage_key))
+    state.storage.delete(media.storage_key)
     image, _, _ = fetch_cover(client, cover_path("lib", size=32))
     assert image.size == (32, 32) and close_to(mean_color(image), RED)
     # ... a size above the master's short side must decode the source, which is gone.
@@ -214,6 +214,7 @@ def test_a_smaller_size_is_cut_from_the_master_and_a_larger_one_is_not(app, clie
     assert resp.status_code == 404 and resp.get_json()["code"] == "NoCoverMedia"
 
 
+@pytest.mark.both_storages
 def test_master_off_always_decodes_the_source(app, client, album_lib):
     app.config["MEDIALIB_COVER_MASTER_SIDE"] = 0
     library, space = album_lib
@@ -221,7 +222,7 @@ def test_master_off_always_decodes_the_source(app, client, album_lib):
     fetch_cover(client, cover_path("lib", size=24))
     state = get_state()
     assert state.cache.get(covers.master_key(state, media)) is None
-    os.remove(state.storage.path(media.storage_key))
+    state.storage.delete(media.storage_key)
     assert client.get(cover_path("lib", size=16)).status_code == 404
 
 

@@ -42,7 +42,11 @@ def mp4_bytes(folder: Path, width: int = 64, height: int = 48, frames: int = 20,
 
 
 def stored_files(app: Flask) -> list[str]:
-    """Every file under the storage root, staging folder tmp/ included."""
+    """Every file under the storage root, staging folder tmp/ included (s3: every object under the prefix)."""
+    storage = get_state(app).storage
+    if hasattr(storage, "bucket"):  # s3, listed with the storage's own client
+        pages = storage.client.get_paginator("list_objects_v2").paginate(Bucket=storage.bucket, Prefix=storage.prefix)
+        return sorted(obj["Key"][len(storage.prefix) :] for page in pages for obj in page.get("Contents", []))
     root = Path(app.config["MEDIALIB_STORAGE_ROOT"])
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 

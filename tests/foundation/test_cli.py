@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from foundation_helpers import jpeg_bytes, mp4_bytes, png_bytes, stored_files
@@ -137,6 +138,7 @@ def test_token_create_refuses_bad_options(runner) -> None:
     assert run(runner, "token", "create", "missing").exit_code == 1
 
 
+@pytest.mark.both_storages
 def test_import_follows_the_order_given(app: Flask, runner, tmp_path) -> None:
     run(runner, "library", "create", "imp", "--album-based")
     folder = tmp_path / "folder"
@@ -175,6 +177,7 @@ def test_import_into_a_flat_library_root(app: Flask, runner, tmp_path) -> None:
     assert with_album.exit_code == 1 and "not album-based" in with_album.output
 
 
+@pytest.mark.both_storages
 def test_import_skips_a_bad_file_with_a_message_and_exit_1(app: Flask, runner, tmp_path) -> None:
     run(runner, "library", "create", "imp", "--multi-tenant")
     run(runner, "space", "create", "imp", "--id", "t1")
@@ -193,6 +196,7 @@ def test_import_skips_a_bad_file_with_a_message_and_exit_1(app: Flask, runner, t
     assert len(stored_files(app)) == 2 and not [f for f in stored_files(app) if f.startswith("tmp/")]
 
 
+@pytest.mark.both_storages
 def test_import_a_duplicate_name_is_skipped_and_the_rest_continues(app: Flask, runner, tmp_path) -> None:
     run(runner, "library", "create", "imp")
     one = tmp_path / "one.png"

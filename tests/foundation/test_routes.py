@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask import Flask
 from foundation_helpers import API, jpeg_bytes, media_count, mp4_bytes, png_bytes, stored_files
 from sqlalchemy import select
@@ -83,6 +84,7 @@ def test_create_list_delete_albums(app: Flask, client, make_lib) -> None:
     assert (missing.status_code, missing.json["code"]) == (404, "DirectoryNotFound")
 
 
+@pytest.mark.both_storages
 def test_deleting_an_album_removes_its_media_and_bytes(app: Flask, client, make_lib) -> None:
     made = make_lib(album_based=True, albums=("keep", "drop"))
     for album, name in [("drop", "1.png"), ("drop", "2.jpg"), ("keep", "3.png")]:
@@ -116,6 +118,7 @@ def test_albums_in_a_multi_tenant_library_are_per_space(client, make_lib) -> Non
 # -- files ------------------------------------------------------------------
 
 
+@pytest.mark.both_storages
 def test_kind_comes_from_content_not_name(app: Flask, client, make_lib) -> None:
     made = make_lib()
     answer = client.put(f"{API}/file/lib1/-/x.mp4", query_string=q(made.admin), data=png_bytes(33, 21))
@@ -128,6 +131,7 @@ def test_kind_comes_from_content_not_name(app: Flask, client, make_lib) -> None:
     assert stored_files(app) == [media.storage_key]
 
 
+@pytest.mark.both_storages
 def test_image_and_video_are_probed(app: Flask, client, make_lib, tmp_path) -> None:
     made = make_lib()
     image = client.put(f"{API}/file/lib1/-/photo.jpg", query_string=q(made.admin), data=jpeg_bytes(80, 60))
@@ -167,6 +171,7 @@ def test_get_missing_file(client, make_lib) -> None:
     assert (answer.status_code, answer.json["code"]) == (404, "FileNotFound")
 
 
+@pytest.mark.both_storages
 def test_delete_file_removes_row_and_bytes(app: Flask, client, make_lib) -> None:
     made = make_lib()
     client.put(f"{API}/file/lib1/-/a.png", query_string=q(made.admin), data=png_bytes())

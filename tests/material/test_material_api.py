@@ -171,6 +171,7 @@ def test_add_body_shape_errors(api, body, status):
     assert_envelope(resp, status)
 
 
+@pytest.mark.both_storages
 def test_storage_key_path_must_exist(api, app):
     storage = get_state().storage
     key = storage.new_key(".jpg")
@@ -430,6 +431,7 @@ def _upload(client, corp, name: str) -> int:
     return int(resp.get_json()["mediaId"])
 
 
+@pytest.mark.both_storages
 def test_deleting_an_uploaded_file_removes_its_bytes_only_when_unused(api, client, corp):
     storage = get_state().storage
     shared_id = _upload(client, corp, "shared.png")

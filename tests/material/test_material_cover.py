@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 from material_helpers import MediaServer, assert_envelope, item
 from PIL import Image
+from served import get_served
 
 from flask_medialib import get_state
+
+pytestmark = pytest.mark.both_storages  # covers of stored keys and of fetched URLs, on both storages
 
 RED, GREEN, BLUE = (220, 20, 20), (20, 200, 20), (20, 20, 220)
 
@@ -42,10 +45,10 @@ def cover_color(client, corp, **query) -> tuple[float, ...]:
         f"/api/v1/album/{corp.library_id}/{corp.space_id}/cover", query_string={"access_token": corp.reader, **query}
     )
     assert resp.status_code == 302, resp.get_data(as_text=True)
-    with client.get(resp.headers["Location"]) as file_resp:
-        assert file_resp.status_code == 200
-        image = Image.open(io.BytesIO(file_resp.get_data()))
-        image.load()
+    status, body, _ = get_served(client, resp.headers["Location"])  # s3: originals come from the bucket
+    assert status == 200
+    image = Image.open(io.BytesIO(body))
+    image.load()
     if "size" in query:
         assert image.size == (query["size"], query["size"])
     return tuple(np.asarray(image.convert("RGB"), dtype=np.float64).mean(axis=(0, 1)))

@@ -1,0 +1,74 @@
+"""``local``: files under one root folder, in two levels of hashed sub-folders."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .keys import check_key, new_key
+
+
+class LocalStorage:
+    def __init__(self, root: str) -> None:
+        self.root = Path(root)
+        (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def new_key(self, ext: str) -> str:
+        return new_key(ext)
+
+    def temp_file(self) -> tuple[BinaryIO, str]:
+        # Staged on the same file system as the final place, so put_file is a rename.
+        fd, name = tempfile.mkstemp(dir=self.root / "tmp", prefix="upload-")
+        return os.fdopen(fd, "w+b"), name
+
+    def put_file(self, temp_path: str, key: str, content_type: str | None = None) -> None:
+        target = self.path(key)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.move(temp_path, target)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        handle, temp = self.temp_file()
+        try:
+            with handle:
+                handle.write(data)
+            self.put_file(temp, key, content_type)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+
+    def get_bytes(self, key: str) -> bytes:
+        with open(self.path(key), "rb") as fh:
+            return fh.read()
+
+    @contextlib.contextmanager
+    def open_local(self, key: str) -> Iterator[str]:
+        path = self.path(key)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"storage key {key!r} holds no file")
+        yield path  # the stored file itself: nothing to clean up
+
+    def path(self, key: str) -> str:
+        """The file of ``key`` (local storage only: nginx's X-Accel-Redirect and tests use it)."""
+        check_key(key)
+        resolved = (self.root / key).resolve()
+        if self.root.resolve() not in resolved.parents:
+            raise ValueError(f"storage key escapes the storage root: {key!r}")
+        return str(resolved)
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(key))
+
+    def exists(self, key: str) -> bool:
+        return os.path.isfile(self.path(key))
+
+    def size(self, key: str) -> int:
+        return os.path.getsize(self.path(key))
+
+    def url(self, key: str, expires: int, filename: str | None = None) -> str | None:
+        return None  # the extension serves local files through its own signed URLs
