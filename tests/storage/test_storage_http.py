@@ -91,7 +91,9 @@ def test_a_lost_original_is_a_404_never_a_500(app, client, make_lib, storage_bac
             return
         assert served.status_code == 302  # no request to the bucket on the way: the bucket says 404
         with requests.get(served.headers["Location"], timeout=10) as got:
-            assert got.status_code == 404
+            # The bucket refuses: 404, or 403 where the reader may not list the bucket (moto with
+            # response-content-disposition, and AWS without s3:ListBucket) - never bytes.
+            assert got.status_code in (403, 404)
 
 
 @pytest.mark.s3_only
