@@ -19,6 +19,7 @@ class Storage(Protocol):
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
     def url(self, key: str) -> str | None: ...
+    def sweep_staging(self, older_than: float) -> int: ...
 
 
 class LocalStorage:
@@ -57,3 +58,14 @@ class LocalStorage:
 
     def url(self, key: str) -> str | None:
         return None  # served by the extension through signed URLs
+
+    def sweep_staging(self, older_than: float) -> int:
+        """Remove staging files last written before ``older_than`` (Unix time): uploads killed mid-way."""
+        removed = 0
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.root / "tmp") as entries:
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):  # a racing sweep or a finishing upload
+                    if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < older_than:
+                        os.unlink(entry.path)
+                        removed += 1
+        return removed

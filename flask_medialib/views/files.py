@@ -56,7 +56,11 @@ def serve(token: str) -> Response:
         if not media.storage_key:
             raise not_found("this media has no stored file", "FileNotFound")
         response = send_file(
-            state.storage.path(media.storage_key), mimetype=media.mime, etag=ref.etag, conditional=True
+            state.storage.path(media.storage_key),
+            mimetype=media.mime,
+            etag=ref.etag,
+            conditional=True,
+            download_name=media.file_name or media.name,  # never the storage key's file name
         )
         response.headers["Cache-Control"] = cache_control
         return response

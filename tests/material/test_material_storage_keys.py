@@ -37,9 +37,7 @@ def png(color: str = "red") -> bytes:
 
 
 def upload(client, token: str, name: str, color: str = "red", library: str = "mat", space: str = "acme") -> int:
-    resp = client.put(
-        f"/api/v1/file/{library}/{space}/{name}", query_string={"access_token": token}, data=png(color)
-    )
+    resp = client.put(f"/api/v1/file/{library}/{space}/{name}", query_string={"access_token": token}, data=png(color))
     assert resp.status_code == 201, resp.get_json()
     return int(resp.get_json()["mediaId"])
 
@@ -147,9 +145,9 @@ def test_material_list_and_events_show_no_storage_keys(api, client, corp):
     key = key_of(uploaded)
     (shared,) = [m["id"] for m in assert_envelope(api.add([item(path=f"media:{uploaded}")]), 200)["list"]]
     listed = assert_envelope(api.list(token="admin", corpId="acme"), 200)["list"]
-    by_ids = assert_envelope(
-        api.call("GET", "listByIds", token="reader", materialIds=f"{uploaded},{shared}"), 200
-    )["list"]
+    by_ids = assert_envelope(api.call("GET", "listByIds", token="reader", materialIds=f"{uploaded},{shared}"), 200)[
+        "list"
+    ]
     feed = assert_envelope(api.call("GET", "events", token="admin", corpId="acme"), 200)["list"]
     for answer in (listed, by_ids, feed):
         text = json.dumps(answer)
@@ -220,9 +218,7 @@ def test_bytes_go_when_nothing_in_their_space_references_them(api, client, corp)
     storage = get_state().storage
     source = upload(client, corp.admin, "s.png")
     key = key_of(source)
-    (first, second) = [
-        m["id"] for m in assert_envelope(api.add([item(path=f"media:{source}")] * 2), 200)["list"]
-    ]
+    (first, second) = [m["id"] for m in assert_envelope(api.add([item(path=f"media:{source}")] * 2), 200)["list"]]
     resp = client.delete("/api/v1/file/mat/acme/s.png", query_string={"access_token": corp.admin})
     assert resp.status_code == 204
     assert storage.exists(key)  # two materials still reference the bytes
@@ -238,4 +234,3 @@ def test_a_material_cannot_reference_media_deleted_before_it(api, client, corp):
     client.delete("/api/v1/file/mat/acme/s.png", query_string={"access_token": corp.admin})
     assert not get_state().storage.exists(key)
     assert_envelope(api.add([item(path=f"media:{source}")]), 422)
-
