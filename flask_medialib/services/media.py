@@ -98,8 +98,8 @@ class Transaction:
 
     def store(self, temp_path: str, key: str) -> None:
         """Move a staged file to ``key`` now, so the commit never lands without the bytes."""
+        self.stored.append(key)  # first: a move that fails half-way is undone too
         self.state.storage.put_file(temp_path, key)
-        self.stored.append(key)
 
     def changed(self, rows: Sequence[Media], *, released: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Record ``rows`` (ORM rows of the space, already modified) and their ``material_rename`` event.
