@@ -10,8 +10,6 @@ import pytest
 from material_helpers import MediaServer, assert_envelope, item
 from PIL import Image
 
-from flask_medialib import get_state
-
 RED, GREEN, BLUE = (220, 20, 20), (20, 200, 20), (20, 20, 220)
 
 

@@ -91,7 +91,7 @@ def test_the_add_error_does_not_tell_whether_a_key_exists(api, victim):
 
 def test_a_reader_who_learnt_a_key_keeps_no_access_after_revocation(app, client, api, corp, victim):
     """Read once, token revoked: the key must not give the bytes through one's own library."""
-    admin, media_id, key = victim
+    _, media_id, key = victim
     reader, _ = auth.issue_token(lib.get_library("private"))
     get_state().session.commit()
     download = client.get("/api/v1/file/private/-/secret.png", query_string={"access_token": reader})

@@ -215,9 +215,12 @@ def test_the_space_is_serialised_before_anything_is_read(app, corp, backend):
     url = state.db.engine.url
     other = sa.create_engine(url, connect_args={"timeout": 0})
     try:
-        with media_service.transaction(space):
-            with other.connect() as conn, pytest.raises(sa.exc.OperationalError, match="locked"):
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+        with (
+            media_service.transaction(space),
+            other.connect() as conn,
+            pytest.raises(sa.exc.OperationalError, match="locked"),
+        ):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
     finally:
         other.dispose()
 
