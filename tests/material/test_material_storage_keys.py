@@ -15,6 +15,7 @@ import re
 import pytest
 from material_helpers import assert_envelope, item
 from PIL import Image
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
 from flask_medialib import auth, get_state
@@ -234,3 +235,38 @@ def test_a_material_cannot_reference_media_deleted_before_it(api, client, corp):
     client.delete("/api/v1/file/mat/acme/s.png", query_string={"access_token": corp.admin})
     assert not get_state().storage.exists(key)
     assert_envelope(api.add([item(path=f"media:{source}")]), 422)
+
+
+def test_references_are_checked_inside_the_import_lock_and_the_transaction(api, client, corp, app):
+    """The check of ``media:<id>`` and the insert see the same database: no delete can slip between."""
+    source = upload(client, corp.admin, "s.png")
+    engine = get_state().db.engine
+    seen: list[tuple[int, str]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append((id(conn.connection.dbapi_connection), " ".join(statement.split()).upper()))
+
+    def committed(conn):
+        seen.append((id(conn.connection.dbapi_connection), "COMMIT"))
+
+    sa_event.listen(engine, "before_cursor_execute", record)
+    sa_event.listen(engine, "commit", committed)
+    try:
+        assert_envelope(api.add([item(path=f"media:{source}")]), 200)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+        sa_event.remove(engine, "commit", committed)
+
+    def first(pattern: str) -> int:
+        return next(i for i, (_, sql) in enumerate(seen) if re.search(pattern, sql))
+
+    lock = first(r"^INSERT INTO MEDIALIB_IMPORT_LOCK")
+    serialise = first(r"^(UPDATE MEDIALIB_SPACE|SELECT .* FROM MEDIALIB_SPACE .* FOR UPDATE)")
+    check = first(r"^SELECT .* FROM MEDIALIB_MEDIA .*STORAGE_KEY IS NOT NULL")
+    insert = first(r"^INSERT INTO MEDIALIB_MEDIA")
+    unlock = first(r"^DELETE FROM MEDIALIB_IMPORT_LOCK")
+    assert lock < serialise < check < insert < unlock
+    # One connection, hence one transaction, from the serialisation to the insert.
+    assert seen[serialise][0] == seen[check][0] == seen[insert][0]
+    assert not any(sql == "COMMIT" and c == seen[insert][0] for c, sql in seen[serialise:insert])
+    assert any(sql == "COMMIT" and c == seen[insert][0] for c, sql in seen[insert:unlock])
