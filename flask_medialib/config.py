@@ -226,7 +226,7 @@ KEYS: tuple[Key, ...] = (
     Key(
         "MEDIALIB_STAGING_MAX_AGE",
         86_400,
-        _int(60),
+        _int(300),
         "Seconds after which a staging file of an unfinished upload (a client or worker killed mid-way) "
         "is removed: at start-up, every ten minutes on upload, and by ``flask medialib sweep-staging``.",
     ),
