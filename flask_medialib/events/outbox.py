@@ -74,6 +74,10 @@ def _without_keys(data: dict[str, Any]) -> dict[str, Any]:
         path = item.get("path")
         if isinstance(path, str) and path and not path.startswith(("http://", "https://", "media:")):
             item["path"] = f"media:{item.get('id')}"
+        for key in ("tmbPath", "coverPath"):
+            value = item.get(key)
+            if isinstance(value, str) and not value.startswith(("http://", "https://")):
+                item[key] = None
     return data
 
 

@@ -39,6 +39,12 @@ def public_path(media: Any) -> str | None:
     return f"media:{media.id}" if media.storage_key else media.url
 
 
+def public_thumb(media: Any) -> str | None:
+    # 0.1 took storage keys as tmbPath too; only URLs are shown.
+    thumb = media.thumb_url
+    return thumb if thumb and thumb.startswith(("http://", "https://")) else None
+
+
 def to_item(
     media: Media, space: Space, zone: zoneinfo.ZoneInfo, when: Callable[[dt.datetime], str] | None = None
 ) -> dict[str, Any]:
@@ -53,7 +59,7 @@ def to_item(
         "corpId": space.space_id,
         "uploadType": media.upload_type,
         "path": public_path(media),
-        "tmbPath": media.thumb_url,
+        "tmbPath": public_thumb(media),
         "height": media.height,
         "width": media.width,
         "size": media.size,
@@ -67,7 +73,7 @@ def to_item(
         "content": media.content,
         "tagId": media.tag_ids,
         "transcodePath": None,  # no transcoding: the original is served
-        "coverPath": media.thumb_url,
+        "coverPath": public_thumb(media),
     }
 
 

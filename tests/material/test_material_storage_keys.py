@@ -161,11 +161,26 @@ def test_legacy_events_with_storage_keys_are_shown_without_them(api, corp):
     (created,) = [m for m in assert_envelope(api.add([item()]), 200)["list"]]
     session = get_state().session
     event = session.execute(select(MaterialEvent)).scalar_one()
-    legacy = dict(created, path="ab/cd/abcdef0123456789abcdef0123456789.jpg")
+    key = "ab/cd/abcdef0123456789abcdef0123456789.jpg"
+    legacy = dict(created, path=key, tmbPath=key, coverPath=key)
     event.payload = json.dumps({"materials": [legacy]})
     session.commit()
     feed = assert_envelope(api.call("GET", "events", token="admin", corpId="acme"), 200)["list"]
-    assert feed[0]["data"]["materials"][0]["path"] == f"media:{created['id']}"
+    shown = feed[0]["data"]["materials"][0]
+    assert (shown["path"], shown["tmbPath"], shown["coverPath"]) == (f"media:{created['id']}", None, None)
+
+
+def test_legacy_rows_with_key_thumbnails_show_no_keys(api, corp):
+    """0.1 also took storage keys as ``tmbPath``; such rows show no thumbnail rather than the key."""
+    (created,) = assert_envelope(api.add([item(tmbPath="https://cdn.example.com/t.jpg")]), 200)["list"]
+    assert created["tmbPath"] == created["coverPath"] == "https://cdn.example.com/t.jpg"
+    session = get_state().session
+    row = session.get(Media, created["id"])
+    row.thumb_url = "ab/cd/abcdef0123456789abcdef0123456789.jpg"
+    session.commit()
+    (shown,) = assert_envelope(api.call("GET", "listByIds", materialIds=created["id"]), 200)["list"]
+    assert shown["tmbPath"] is None and shown["coverPath"] is None
+    assert_envelope(api.add([item(tmbPath="ab/cd/abcdef0123456789abcdef0123456789.jpg")]), 422)
 
 
 # -- deleting bytes -----------------------------------------------------------------------

@@ -109,6 +109,9 @@ def test_a_replica_following_the_feed_sees_every_side(api, client, corp, albums,
     held = replay(messages)
     assert held == listed(api)  # the same materials, in the same shape, as the API lists them
     assert {m["name"] for m in held.values()} == {"d.png", "e.png", "linked"} and material in held
+    # The bytes of the deleted files went with them; the imported ones stay.
+    keys = get_state().session.execute(select(Media.storage_key).where(Media.storage_key.is_not(None))).scalars()
+    assert [p for p in _files() if not p.startswith("tmp")] == sorted(keys)
     # Webhooks got the same events queued in the same transactions.
     queued = get_state().session.execute(select(func.count()).select_from(WebhookDelivery)).scalar_one()
     assert queued == len(messages)
