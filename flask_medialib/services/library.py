@@ -267,7 +267,15 @@ def save_upload(
             uploaded_at=uploaded_at or now,
         )
         exists = conflict(f"a file named {name!r} already exists here", "SameNameDirectoryOrFileExists")
-        media_service.create(where.space, [row], staged={key: temp_path}, on_conflict=exists)
+        with media_service.transaction(where.space) as tx:
+            # Checked with the space serialised: an album deleted meanwhile is a 404, not a key violation.
+            if (
+                where.album is not None
+                and state.session.execute(select(Album.pk).where(Album.pk == where.album.pk)).first() is None
+            ):
+                raise not_found(f"album {where.album.name!r} does not exist", "DirectoryNotFound")
+            tx.add([row], on_conflict=exists)
+            tx.store(temp_path, key)
         media = state.session.get(Media, row["id"])
         assert media is not None  # committed just now
         return media

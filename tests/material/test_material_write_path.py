@@ -17,6 +17,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from flask_medialib import events, get_state
+from flask_medialib.errors import HTTPError
 from flask_medialib.models import MaterialEvent, Media, WebhookDelivery
 from flask_medialib.services import library as lib
 from flask_medialib.services import media as media_service
@@ -151,6 +152,17 @@ def test_a_refused_upload_writes_no_event_and_keeps_no_bytes(api, client, corp, 
     assert smh(client, corp, "PUT", "trip/x.png", b"not an image").status_code == 415
     assert event_count() == 1
     assert [p for p in _files() if not p.startswith("tmp")] == before
+
+
+def test_an_upload_into_an_album_deleted_meanwhile_is_a_404(api, client, corp, albums):
+    """The album is resolved before the body is read; it may be gone by the time the row goes in."""
+    where = lib.folder(lib.get_library("mat"), albums, "trip")
+    lib.delete_album(lib.get_library("mat"), albums, "trip")
+    with pytest.raises(HTTPError) as caught:
+        lib.save_upload(where, "a.png", io.BytesIO(png()))
+    assert (caught.value.code, caught.value.code_name) == (404, "DirectoryNotFound")
+    assert get_state().session.execute(select(func.count()).select_from(Media)).scalar_one() == 0
+    assert [p for p in _files() if not p.startswith("tmp")] == []
 
 
 class FailingStorage(LocalStorage):
