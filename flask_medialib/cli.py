@@ -326,6 +326,14 @@ def import_media(library_id: str, space_id: str, album_name: str | None, paths: 
         raise SystemExit(1)
 
 
+@medialib_cli.command("sweep-staging")
+def sweep_staging_command() -> None:
+    """Remove staging files of unfinished uploads older than MEDIALIB_STAGING_MAX_AGE."""
+    from .services.media import sweep_staging
+
+    click.echo(f"removed {sweep_staging(force=True)} stale staging file(s)")
+
+
 # -- OpenAPI ----------------------------------------------------------------
 
 

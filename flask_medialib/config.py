@@ -289,6 +289,13 @@ KEYS: tuple[Key, ...] = (
         "Short side of the cached downscaled copy that covers of other sizes up to it are cut from "
         "(0: off; every size decodes the source).",
     ),
+    Key(
+        "MEDIALIB_STAGING_MAX_AGE",
+        86_400,
+        _int(300),
+        "Seconds after which a staging file of an unfinished upload (a client or worker killed mid-way) "
+        "is removed: at start-up, every ten minutes on upload, and by ``flask medialib sweep-staging``.",
+    ),
     Key("MEDIALIB_MATERIAL_MAX_ITEMS", 1000, _int(1, 100_000), "Most items in one material ``add``."),
     Key(
         "MEDIALIB_IMPORT_LOCK_TIMEOUT",

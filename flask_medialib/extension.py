@@ -65,6 +65,9 @@ class MediaLib:
         install_unrouted(app, prefix, [(material.BASE + "/", material.render_error)])
         app.cli.add_command(cli.medialib_cli)
         events.init_app(app)
+        from .services.media import sweep_staging
+
+        sweep_staging(state, force=True)  # staging files of uploads killed before this start
         if app.config["MEDIALIB_PRELOAD_DETECTOR"]:
             # Fail fast and pay TensorFlow's import now rather than on a request.
             load = getattr(state.detector(), "load", None)

@@ -136,7 +136,8 @@ class Media(Base):
     name: Mapped[str] = mapped_column(String(255))
     kind: Mapped[int] = mapped_column(SmallInteger)
     mime: Mapped[str | None] = mapped_column(String(100))
-    storage_key: Mapped[str | None] = mapped_column(String(255))
+    # Indexed: deletes count the rows that still reference a key (services.media).
+    storage_key: Mapped[str | None] = mapped_column(String(255), index=True)
     url: Mapped[str | None] = mapped_column(String(2048))
     thumb_url: Mapped[str | None] = mapped_column(String(2048))
     width: Mapped[int | None] = mapped_column(Integer)

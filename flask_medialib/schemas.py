@@ -121,23 +121,31 @@ class SmhError(Schema):
 # -- material API (Eqxiu-style third-party material library) -----------------
 
 _TAG_IDS = re.compile(r"\d{1,18}(,\d{1,18})*")
-# A storage key: relative, '/'-separated, no '..' segment, no scheme.
-_STORAGE_KEY = re.compile(r"(?!/)(?!.*(^|/)\.\.?(/|$))[A-Za-z0-9._~\-/]{1,255}")
+# A stored file of the caller's own space, by media id (ASCII digits only: no "\u0661").
+MEDIA_REF = re.compile(r"media:([1-9][0-9]{0,18})")
 _TIME_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 
 def material_path(value: str, field: str = "path") -> str:
-    """``path``/``tmbPath``: an http(s) URL or a storage key; raises ValidationError."""
+    """``path``: an http(s) URL or ``media:<id>``; ``tmbPath``: an http(s) URL. Raises ValidationError.
+
+    Storage keys are never accepted: they would let a client name bytes it
+    does not own (another library's file, staging files, folders).
+    """
     if value.startswith(("http://", "https://")):
         parts = urlsplit(value)
         if not parts.hostname or any(ch.isspace() for ch in value):
             raise ValidationError(f"{field} {value!r} is not a valid http(s) URL")
         return value
-    if not _STORAGE_KEY.fullmatch(value) or "//" in value:
+    if field == "path":
+        found = MEDIA_REF.fullmatch(value)
+        if found and int(found.group(1)) <= 2**63 - 1:
+            return value
         raise ValidationError(
-            f"{field} must be an http(s) URL or a storage key (relative, letters, digits, '._~-/', no '..')"
+            "must be an http(s) URL or media:<id>, a stored file of this enterprise "
+            "(the id is its mediaId or material id)"
         )
-    return value
+    raise ValidationError("must be an http(s) URL")
 
 
 class IdList(fields.Field):
@@ -199,7 +207,7 @@ class MaterialItemIn(Schema):
         load_default=None,
         allow_none=True,
         validate=validate.Length(max=2048),
-        metadata={"description": "A storage key that exists, or an http(s) URL."},
+        metadata={"description": "An http(s) URL, or media:<id>: a stored file of this enterprise."},
     )
     tmbPath = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2048))
     width = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(0, 1_000_000))

@@ -45,6 +45,7 @@ class MediaLibState:
     )  # query less token -> args
     openapi_spec: dict[str, Any] | None = None
     event_worker: Any = None  # events.delivery.EventWorker when MEDIALIB_EVENT_THREAD is on
+    staging_swept_at: dt.datetime | None = None  # last sweep of stale upload staging files
     _detector: FaceDetector | None = None
     _detector_lock: threading.Lock = field(default_factory=threading.Lock)
 

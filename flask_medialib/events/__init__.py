@@ -1,6 +1,7 @@
 """Material events: outbox, signals and webhook delivery.
 
-Every material ``add``, ``rename`` and ``delete`` writes one event row
+Every change of a media row, from the material API, the SMH side or the CLI
+(:mod:`flask_medialib.services.media`), writes one event row
 (``material_add``, ``material_rename``, ``material_delete``) in the same
 transaction as the change, plus one delivery row per URL of
 ``MEDIALIB_WEBHOOK_URLS``. After the commit a blinker signal of the same name
@@ -18,8 +19,9 @@ Webhook wire format (one POST per event and URL)::
     {"eventId": 42, "eventType": "material_add", "corpId": "acme",
      "occurredAt": "2026-01-01T12:00:00Z", "data": {...}}
 
-``data`` is ``{"materials": [...]}`` (the materials in their new state) for
-adds and renames, ``{"materialIds": [...]}`` for deletes. The signature is
+``data`` is ``{"materials": [...]}`` (the materials in their new state, as the
+material API shows them: ``path`` is a URL or ``media:<id>``, never a storage
+key) for adds and renames, ``{"materialIds": [...]}`` for deletes. The signature is
 ``hex(HMAC-SHA256(MEDIALIB_WEBHOOK_SECRET, timestamp + "." + nonce + "." + body))``
 over the raw body bytes. A receiver recomputes it from the raw body and the
 two headers, compares with :func:`hmac.compare_digest`, rejects a timestamp

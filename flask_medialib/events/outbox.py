@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select, update
 
 from ..models import MaterialEvent, Space, WebhookDelivery
 from ..state import get_state
@@ -22,11 +22,15 @@ def serialise_space(space: Space) -> None:
     """Lock the space row until the commit so events of one space get ids in commit order.
 
     Without it two concurrent writers could commit ids 8 then 7, and a pull
-    feed reader at cursor 8 would never see 7. SQLite already has one writer
-    at a time.
+    feed reader at cursor 8 would never see 7. On SQLite a no-op UPDATE takes
+    the database's write lock now, before the caller reads what it is about to
+    change (the driver starts a transaction only at the first write).
     """
     state = get_state()
-    if state.db.engine.dialect.name != "sqlite":
+    if state.db.engine.dialect.name == "sqlite":
+        table = cast(Table, Space.__table__)
+        state.session.execute(update(table).where(table.c.pk == space.pk).values(space_id=table.c.space_id))
+    else:
         state.session.execute(select(Space.pk).where(Space.pk == space.pk).with_for_update())
 
 
@@ -60,8 +64,21 @@ def as_message(event: MaterialEvent) -> dict[str, Any]:
         "eventType": event.event_type,
         "corpId": event.corp_id,
         "occurredAt": event.occurred_at.replace(microsecond=0).isoformat() + "Z",
-        "data": json.loads(event.payload),
+        "data": _without_keys(json.loads(event.payload)),
     }
+
+
+def _without_keys(data: dict[str, Any]) -> dict[str, Any]:
+    # Events written before storage keys became private carried them as ``path``.
+    for item in data.get("materials") or ():
+        path = item.get("path")
+        if isinstance(path, str) and path and not path.startswith(("http://", "https://", "media:")):
+            item["path"] = f"media:{item.get('id')}"
+        for key in ("tmbPath", "coverPath"):
+            value = item.get(key)
+            if isinstance(value, str) and not value.startswith(("http://", "https://")):
+                item[key] = None
+    return data
 
 
 def feed(space: Space, after: int, limit: int) -> list[MaterialEvent]:

@@ -10,14 +10,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, BinaryIO
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .. import auth, generations
+from .. import auth
 from ..errors import HTTPError, MediaError, bad_request, conflict, not_found
 from ..imaging.probe import probe_media
 from ..models import IMAGE, VIDEO, Album, Library, Media, Space
 from ..state import get_state
+from . import media as media_service
 
 ROOT_SPACE = "-"
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -163,19 +164,14 @@ def list_albums(library: Library, space: Space) -> list[Album]:
 
 
 def delete_album(library: Library, space: Space, name: str) -> int:
-    """Delete an album and its media; returns how many media went with it."""
-    state = get_state()
+    """Delete an album and its media (one ``material_delete`` event); returns how many media went with it."""
     album = get_album(library, space, name)
-    media = list(state.session.execute(select(Media).where(Media.album_pk == album.pk)).scalars())
-    keys = [m.storage_key for m in media if m.storage_key]
-    space_pk = space.pk
-    state.session.execute(delete(Media).where(Media.album_pk == album.pk))
-    state.session.delete(album)
-    state.session.commit()
-    generations.bump(space_pk)  # answers derived from the space's media are stale now
-    for key in keys:  # after the commit: a failed commit must not lose bytes
-        state.storage.delete(key)
-    return len(media)
+    album_pk = album.pk
+    with media_service.transaction(space) as tx:
+        # Selected after the space is serialised: an upload landing meanwhile goes with the album, evented.
+        deleted = tx.delete(where=Media.album_pk == album_pk)
+        get_state().session.delete(album)
+    return len(deleted)
 
 
 # -- files ------------------------------------------------------------------
@@ -235,9 +231,10 @@ def save_upload(
     user: str | None = None,
     uploaded_at: dt.datetime | None = None,
 ) -> Media:
-    """Store an image or video read from ``stream``; nothing is kept if anything fails."""
+    """Store an image or video read from ``stream`` (one ``material_add`` event); nothing is kept if anything fails."""
     state = get_state()
     check_name(name, "file name")
+    media_service.sweep_staging(state)  # uploads killed mid-way left staging files behind
     limit = state.config["MEDIALIB_MAX_UPLOAD_BYTES"]
     handle, temp_path = state.storage.temp_file()
     try:
@@ -251,8 +248,7 @@ def save_upload(
             raise _unsupported(name, str(exc), temp_path) from None
         key = state.storage.new_key(info.ext)
         now = state.clock()
-        media = Media(
-            space_pk=where.space.pk,
+        row = media_service.new_row(
             album_pk=where.album.pk if where.album else None,
             folder_pk=where.folder_pk,
             file_name=name,
@@ -270,21 +266,18 @@ def save_upload(
             updated_at=now,
             uploaded_at=uploaded_at or now,
         )
-        state.session.add(media)
-        try:
-            state.session.flush()
-        except IntegrityError:
-            state.session.rollback()
-            raise conflict(f"a file named {name!r} already exists here", "SameNameDirectoryOrFileExists") from None
-        try:
-            state.storage.put_file(temp_path, key, info.mime)
-            state.session.commit()
-        except BaseException:
-            # Neither a row without bytes nor bytes without a row may stay behind.
-            state.session.rollback()
-            state.storage.delete(key)
-            raise
-        generations.bump(media.space_pk)
+        exists = conflict(f"a file named {name!r} already exists here", "SameNameDirectoryOrFileExists")
+        with media_service.transaction(where.space) as tx:
+            # Checked with the space serialised: an album deleted meanwhile is a 404, not a key violation.
+            if (
+                where.album is not None
+                and state.session.execute(select(Album.pk).where(Album.pk == where.album.pk)).first() is None
+            ):
+                raise not_found(f"album {where.album.name!r} does not exist", "DirectoryNotFound")
+            tx.add([row], on_conflict=exists)
+            tx.store(temp_path, key, info.mime)
+        media = state.session.get(Media, row["id"])
+        assert media is not None  # committed just now
         return media
     finally:
         if os.path.exists(temp_path):
@@ -320,15 +313,12 @@ def _copy_limited(stream: IO[bytes], out: BinaryIO, limit: int) -> int:
     return size
 
 
-def delete_media(items: Iterable[Media]) -> None:
-    state = get_state()
-    items = list(items)
-    keys = [m.storage_key for m in items if m.storage_key]
-    spaces = {m.space_pk for m in items}
+def delete_media(items: Iterable[Media]) -> list[int]:
+    """Delete media (one ``material_delete`` event per space); all or nothing within each space."""
+    by_space: dict[int, tuple[Space, list[int]]] = {}
     for media in items:
-        state.session.delete(media)
-    state.session.commit()
-    for space_pk in spaces:
-        generations.bump(space_pk)
-    for key in keys:
-        state.storage.delete(key)
+        by_space.setdefault(media.space_pk, (media.space, []))[1].append(media.id)
+    deleted: list[int] = []
+    for space, ids in by_space.values():
+        deleted += media_service.delete_rows(space, ids=ids)
+    return deleted

@@ -1,16 +1,15 @@
 """The material library (Eqxiu-style third-party API) over the Media model.
 
 A material is a :class:`~flask_medialib.models.Media` row of a space (the
-enterprise, ``corpId``) with ``file_name`` NULL. Every change writes one
-outbox event in its own transaction (:mod:`flask_medialib.events`) and
-announces it after the commit.
+enterprise, ``corpId``); files uploaded through SMH are materials too. Every
+change goes through :mod:`flask_medialib.services.media`, which writes its
+outbox event in the same transaction and announces it after the commit.
 
-Replication mode: ``path`` is either an http(s) URL, stored as is, or the
-key of bytes that already sit in the extension's storage (put there by an
-upload or by the replicating system); a key that does not exist, or that
-would leave the storage root, is refused. The material API never writes or
-deletes bytes of its own: deleting a material removes bytes only when the
-row was an uploaded file (``file_name`` set) and no other row uses its key.
+Replication mode: ``path`` is either an http(s) URL, stored as is, or
+``media:<id>``, a stored file of the same enterprise (an SMH upload or a
+material holding one) whose bytes the new material shares. Storage keys are
+never taken nor shown. Deleting a material removes its bytes when nothing
+else in the enterprise references them.
 """
 
 from __future__ import annotations
@@ -27,24 +26,35 @@ import uuid
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import Select, Table, delete, func, insert, literal, or_, select, text, update
+from sqlalchemy import Select, delete, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import auth, events, generations
 from ..auth import Identity
 from ..errors import HTTPError, bad_request, conflict, forbidden, unauthorized
 from ..models import ImportLock, Library, Media, Space
-from ..schemas import _TAG_IDS, _TIME_FORMAT, MaterialItemIn, MaterialRenameIn, load_batch, material_path
+from ..schemas import (
+    _TAG_IDS,
+    _TIME_FORMAT,
+    MEDIA_REF,
+    MaterialItemIn,
+    MaterialRenameIn,
+    load_batch,
+    material_path,
+)
 from ..state import get_state
 from . import library as lib
+from . import media as media_service
+from .items import TIME_FORMAT as TIME_FORMAT  # re-exported: the API's time format
+from .items import format_time as format_time
+from .items import parse_time, to_item
+from .items import zone as _zone
 
 log = logging.getLogger("flask_medialib.materials")
 
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 ENTERPRISE, EMPLOYEE = 2, 3
 
 
@@ -99,60 +109,11 @@ def _visible(who: Actor) -> Any:
     return or_(Media.biz_type != EMPLOYEE, Media.create_user == who.open_id)
 
 
-# -- times --------------------------------------------------------------------
-
-
-def _zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(get_state().config["MEDIALIB_TIMEZONE"])
-
-
-def parse_time(text: str, zone: zoneinfo.ZoneInfo) -> dt.datetime:
-    """``YYYY-MM-DD HH:MM:SS`` in ``zone`` -> naive UTC (ValueError when not a real time)."""
-    local = dt.datetime.strptime(text, TIME_FORMAT)
-    if not 1900 <= local.year <= 9998:
-        raise ValueError("the year must be between 1900 and 9998")
-    return local.replace(tzinfo=zone).astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def format_time(value: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
-    return value.replace(tzinfo=dt.UTC).astimezone(zone).strftime(TIME_FORMAT)
+# -- times ---------------------------------------------------------------------
 
 
 def from_epoch_ms(ms: int) -> dt.datetime:
     return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=ms)
-
-
-# -- rendering -----------------------------------------------------------------
-
-
-def to_item(media: Media, space: Space, zone: zoneinfo.ZoneInfo, when: Any = None) -> dict[str, Any]:
-    """A material in the shape of the API's own examples (``when`` formats a time, if given)."""
-    if when is None:
-        return to_item(media, space, zone, lambda value: format_time(value, zone))
-    return {
-        "id": media.id,
-        "name": media.name,
-        "bizType": media.biz_type,
-        "type": media.kind,
-        "corpId": space.space_id,
-        "uploadType": media.upload_type,
-        "path": media.storage_key or media.url,
-        "tmbPath": media.thumb_url,
-        "height": media.height,
-        "width": media.width,
-        "size": media.size,
-        "durationTime": media.duration,
-        "keywords": media.keywords,
-        "status": media.status,
-        "createUser": media.create_user,
-        "createTime": when(media.created_at),
-        "updateUser": media.update_user,
-        "updateTime": when(media.updated_at),
-        "content": media.content,
-        "tagId": media.tag_ids,
-        "transcodePath": None,  # no transcoding: the original is served
-        "coverPath": media.thumb_url,
-    }
 
 
 # -- the import lock -------------------------------------------------------------
@@ -311,18 +272,6 @@ def add(who: Actor, raw: Any) -> list[dict[str, Any]]:
     now = state.clock()
     created: list[dt.datetime] = []
     for index, item in enumerate(items):
-        path = item["path"]
-        if path and not path.startswith(("http://", "https://")):
-            try:
-                present = state.storage.exists(path)
-            except ValueError:
-                present = False
-            if not present:
-                raise _invalid(
-                    f"item {index}: path: storage key {path!r} does not exist; upload the bytes "
-                    "first or send an http(s) URL",
-                    index,
-                )
         try:
             created.append(_parse_time_cached(item["createTime"], zone) if item["createTime"] else now)
         except (ValueError, OverflowError) as exc:
@@ -330,104 +279,72 @@ def add(who: Actor, raw: Any) -> list[dict[str, Any]]:
                 f"item {index}: createTime: {item['createTime']!r} is not a real time ({exc})", index
             ) from None
     rows = [_new_row(who, item, created_at, now) for item, created_at in zip(items, created, strict=True)]
-    with import_lock(who.space.pk):
-        try:
-            events.serialise_space(who.space)
-            _insert_rows(rows)
-            rendered = _render_rows(rows, who.space, zone)
-            event = events.record(who.space, events.MATERIAL_ADD, {"materials": rendered})
-            state.session.commit()
-        except BaseException:
-            state.session.rollback()
-            raise
-    generations.bump(who.space.pk)
-    events.announce(event)
-    return rendered
+    shares = {
+        index: int(found.group(1))
+        for index, item in enumerate(items)
+        if item["path"] and (found := MEDIA_REF.fullmatch(item["path"]))
+    }
+    with import_lock(who.space.pk), media_service.transaction(who.space) as tx:
+        # Inside the lock and the transaction: a referenced file deleted meanwhile is never shared.
+        _share_stored_files(who, rows, shares)
+        return tx.add(rows)
+
+
+def _share_stored_files(who: Actor, rows: list[dict[str, Any]], shares: dict[int, int]) -> None:
+    """Point the rows of ``media:<id>`` paths at the bytes of those files of the enterprise."""
+    if not shares:
+        return
+    wanted = sorted(set(shares.values()))
+    sources: dict[int, Media] = {}
+    for start in range(0, len(wanted), 500):
+        stmt = select(Media).where(
+            Media.space_pk == who.space.pk,
+            Media.id.in_(wanted[start : start + 500]),
+            Media.storage_key.is_not(None),
+            _visible(who),
+        )
+        sources.update((m.id, m) for m in get_state().session.execute(stmt).scalars())
+    for index, media_id in shares.items():
+        source = sources.get(media_id)
+        if source is None:
+            # One answer for missing, foreign, invisible and byte-less media: nothing to probe.
+            raise _invalid(
+                f"item {index}: path: media:{media_id} is not a stored file of this enterprise; "
+                "upload the file first (SMH PUT file) and use its mediaId, or send an http(s) URL",
+                index,
+            )
+        row = rows[index]
+        row["storage_key"], row["mime"] = source.storage_key, source.mime
+        for column in ("width", "height", "size", "duration"):
+            if row[column] is None:
+                row[column] = getattr(source, column)
 
 
 def _new_row(who: Actor, item: dict[str, Any], created_at: dt.datetime, now: dt.datetime) -> dict[str, Any]:
-    """The column values of a new material's Media row (no ``id`` yet)."""
+    """The column values of a new material's Media row (no ``id`` yet; ``media:<id>`` paths resolved later)."""
     path = item["path"]
     is_url = bool(path) and path.startswith(("http://", "https://"))
-    return {
-        "space_pk": who.space.pk,
-        "album_pk": None,
-        "folder_pk": 0,
-        "file_name": None,
-        "name": item["name"],
-        "kind": item["type"],
-        "mime": mimetypes.guess_type(path.split("?", 1)[0])[0] if path else None,
-        "storage_key": None if is_url else path,
-        "url": path if is_url else None,
-        "thumb_url": item["tmbPath"],
-        "width": item["width"],
-        "height": item["height"],
-        "size": item["size"],
-        "duration": item["durationTime"],
-        "content": item["content"],
-        "biz_type": item["bizType"],
-        "upload_type": item["uploadType"],
-        "tag_ids": item["tagIds"],
-        "keywords": item["keywords"],
-        "status": 1,
-        "create_user": who.open_id,
-        "update_user": who.open_id,
-        "created_at": created_at,
-        "updated_at": now,
-        "uploaded_at": created_at,  # covers order by upload time: a material's is its createTime
-        "version": 1,
-    }
-
-
-def _insert_rows(rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` in the session's transaction, setting each one's ``id`` (ascending in order).
-
-    A Core executemany without RETURNING: building ORM objects and one huge
-    INSERT ... RETURNING cost several times more for a 1000-item batch. The
-    ids are taken first: on PostgreSQL from the table's sequence; on SQLite
-    by inserting the first row alone, after which this transaction holds the
-    database's only write lock until the commit, so nobody else can take
-    the ids that follow it.
-    """
-    state = get_state()
-    conn = state.session.connection()
-    table = cast(Table, Media.__table__)  # a mapped class's table is always a Table
-    if conn.dialect.name == "postgresql":
-        ids = sorted(
-            conn.execute(
-                text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
-                {"table": table.name, "n": len(rows)},
-            ).scalars()
-        )
-        for row, new_id in zip(rows, ids, strict=True):
-            row["id"] = new_id
-        conn.execute(insert(table), rows)
-        return
-    if conn.dialect.name != "sqlite":
-        for row in rows:  # other backends: one statement per row, still correct
-            row["id"] = conn.execute(insert(table), row).inserted_primary_key[0]
-        return
-    first = conn.execute(insert(table), rows[0]).inserted_primary_key[0]
-    rows[0]["id"] = first
-    for offset, row in enumerate(rows[1:], start=1):
-        row["id"] = first + offset
-    if len(rows) > 1:
-        conn.execute(insert(table), rows[1:])
-
-
-def _render_rows(rows: list[dict[str, Any]], space: Space, zone: zoneinfo.ZoneInfo) -> list[dict[str, Any]]:
-    times: dict[dt.datetime, str] = {}
-
-    def when(value: dt.datetime) -> str:
-        if value not in times:
-            times[value] = format_time(value, zone)
-        return times[value]
-
-    rendered = []
-    for row in rows:
-        item = to_item(SimpleNamespace(**row), space, zone, when)  # type: ignore[arg-type]
-        rendered.append(item)
-    return rendered
+    return media_service.new_row(
+        name=item["name"],
+        kind=item["type"],
+        mime=mimetypes.guess_type(path.split("?", 1)[0])[0] if is_url else None,
+        url=path if is_url else None,
+        thumb_url=item["tmbPath"],
+        width=item["width"],
+        height=item["height"],
+        size=item["size"],
+        duration=item["durationTime"],
+        content=item["content"],
+        biz_type=item["bizType"],
+        upload_type=item["uploadType"],
+        tag_ids=item["tagIds"],
+        keywords=item["keywords"],
+        create_user=who.open_id,
+        update_user=who.open_id,
+        created_at=created_at,
+        updated_at=now,
+        uploaded_at=created_at,  # covers order by upload time: a material's is its createTime
+    )
 
 
 def rename(who: Actor, raw: Any) -> list[dict[str, Any]]:
@@ -444,9 +361,7 @@ def rename(who: Actor, raw: Any) -> list[dict[str, Any]]:
                 index,
             )
         first[item["materialId"]] = index
-    zone = _zone()
-    try:
-        events.serialise_space(who.space)
+    with media_service.transaction(who.space) as tx:
         found = {m.id: m for m in _visible_rows(who, list(first))}
         for index, item in enumerate(items):
             if item["materialId"] not in found:
@@ -462,50 +377,19 @@ def rename(who: Actor, raw: Any) -> list[dict[str, Any]]:
             media.name = item["name"]
             media.update_user = who.open_id
             media.updated_at = now
-        state.session.flush()
-        rendered = [to_item(found[item["materialId"]], who.space, zone) for item in items]
-        event = events.record(who.space, events.MATERIAL_RENAME, {"materials": rendered})
-        state.session.commit()
-    except BaseException:
-        state.session.rollback()
-        raise
-    generations.bump(who.space.pk)  # a rename changes which names match a search
-    events.announce(event)
-    return rendered
+        return tx.changed([found[item["materialId"]] for item in items])
 
 
 def delete_materials(who: Actor, ids: list[int]) -> list[int]:
     """Delete the visible materials among ``ids``; unknown ids are skipped (a retry is harmless)."""
-    state = get_state()
-    limit = state.config["MEDIALIB_MATERIAL_MAX_ITEMS"]
+    limit = get_state().config["MEDIALIB_MATERIAL_MAX_ITEMS"]
     if len(ids) > limit:
         raise HTTPError(
             f"{len(ids)} ids in one request; at most {limit} (MEDIALIB_MATERIAL_MAX_ITEMS)",
             status=413,
             code="TooManyItems",
         )
-    event = None
-    try:
-        events.serialise_space(who.space)
-        rows = {m.id: m for m in _visible_rows(who, ids)}
-        deleted = [i for i in ids if i in rows]
-        owned_keys = {m.storage_key for m in rows.values() if m.file_name is not None and m.storage_key}
-        if deleted:
-            state.session.execute(delete(Media).where(Media.id.in_(deleted)))
-            event = events.record(who.space, events.MATERIAL_DELETE, {"materialIds": deleted})
-        state.session.commit()
-    except BaseException:
-        state.session.rollback()
-        raise
-    if deleted:
-        generations.bump(who.space.pk)
-    for key in owned_keys:  # after the commit: a failed commit must not lose bytes
-        still_used = state.session.execute(select(Media.id).where(Media.storage_key == key).limit(1)).first()
-        if still_used is None:
-            state.storage.delete(key)
-    if event is not None:
-        events.announce(event)
-    return deleted
+    return media_service.delete_rows(who.space, ids=ids, where=_visible(who))
 
 
 # -- reads ------------------------------------------------------------------------
@@ -523,6 +407,24 @@ def by_ids(who: Actor, ids: list[int]) -> list[dict[str, Any]]:
     zone = _zone()
     rows = {m.id: m for m in _visible_rows(who, ids)}
     return [to_item(rows[i], who.space, zone) for i in ids if i in rows]
+
+
+def feed(who: Actor, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Events of the enterprise after the cursor ``after``, as shown to ``who``; and the next cursor.
+
+    Employee materials of other users stay private (like in :func:`list_materials`);
+    a replica uses an admin token to see them all.
+    """
+    found = events.feed(who.space, after, limit)
+    messages = [events.as_message(e) for e in found]
+    if not who.identity.is_admin:
+        for message in messages:
+            items = message["data"].get("materials")
+            if items is not None:
+                message["data"]["materials"] = [
+                    m for m in items if m.get("bizType") != EMPLOYEE or m.get("createUser") == who.open_id
+                ]
+    return messages, found[-1].id if found else after
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,10 @@ class Storage(Protocol):
         """
         ...
 
+    def sweep_staging(self, older_than: float) -> int:
+        """Remove staging files last written before ``older_than`` (Unix time): uploads killed mid-way."""
+        ...
+
 
 class DirectUploads(Protocol):
     """Uploads whose bytes go from the client straight to the store (SMH upload sessions).

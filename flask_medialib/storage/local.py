@@ -21,6 +21,9 @@ class LocalStorage:
     def new_key(self, ext: str) -> str:
         return new_key(ext)
 
+    def sweep_staging(self, older_than: float) -> int:
+        return sweep_folder(self.root / "tmp", older_than)
+
     def temp_file(self) -> tuple[BinaryIO, str]:
         # Staged on the same file system as the final place, so put_file is a rename.
         fd, name = tempfile.mkstemp(dir=self.root / "tmp", prefix="upload-")
@@ -72,3 +75,19 @@ class LocalStorage:
 
     def url(self, key: str, expires: int, filename: str | None = None) -> str | None:
         return None  # the extension serves local files through its own signed URLs
+
+
+def sweep_folder(folder: str | os.PathLike[str], older_than: float, prefix: str = "") -> int:
+    """Remove the files of ``folder`` named ``prefix*`` last written before ``older_than``; returns how many."""
+    removed = 0
+    with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
+        for entry in entries:
+            with contextlib.suppress(FileNotFoundError):  # a racing sweep or a finishing upload
+                if (
+                    entry.name.startswith(prefix)
+                    and entry.is_file(follow_symlinks=False)
+                    and entry.stat().st_mtime < older_than
+                ):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed

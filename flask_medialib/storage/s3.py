@@ -24,12 +24,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import HTTPError
 from .keys import check_key, new_key
+from .local import sweep_folder
 
 #: The longest lifetime SigV4 allows a presigned URL.
 MAX_PRESIGN_SECONDS = 7 * 86_400
 #: S3's limits on multipart uploads.
 MAX_PARTS = 10_000
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
+
+
+_STAGING_PREFIX = "medialib-upload-"
 
 
 class S3Storage:
@@ -94,8 +98,12 @@ class S3Storage:
         return new_key(ext)
 
     def temp_file(self) -> tuple[BinaryIO, str]:
-        fd, name = tempfile.mkstemp(prefix="medialib-upload-")
+        fd, name = tempfile.mkstemp(prefix=_STAGING_PREFIX)
         return os.fdopen(fd, "w+b"), name
+
+    def sweep_staging(self, older_than: float) -> int:
+        # Staged in the system's temporary folder, under a prefix of ours.
+        return sweep_folder(tempfile.gettempdir(), older_than, _STAGING_PREFIX)
 
     def put_file(self, temp_path: str, key: str, content_type: str | None = None) -> None:
         name = self.object_key(key)  # a bad key is refused before any request

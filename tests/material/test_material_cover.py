@@ -1,4 +1,4 @@
-"""The cover API over materials added through the material API (storage keys and fetched URLs)."""
+"""The cover API over materials added through the material API (stored files and fetched URLs)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import pytest
 from material_helpers import MediaServer, assert_envelope, item
 from PIL import Image
 from served import get_served
-
-from flask_medialib import get_state
 
 pytestmark = pytest.mark.both_storages  # covers of stored keys and of fetched URLs, on both storages
 
@@ -29,15 +27,11 @@ def jpeg(color: tuple[int, int, int], size: tuple[int, int] = (60, 40)) -> bytes
     return buf.getvalue()
 
 
-def stored_key(data: bytes) -> str:
-    """Bytes put into the extension's storage by "the replicating system"."""
-    storage = get_state().storage
-    key = storage.new_key(".jpg")
-    handle, temp = storage.temp_file()
-    with handle:
-        handle.write(data)
-    storage.put_file(temp, key)
-    return key
+def stored(client, corp, data: bytes, name: str) -> str:
+    """A file the replicating system uploaded through SMH, as a material ``path`` (``media:<id>``)."""
+    resp = client.put(f"/api/v1/file/mat/acme/{name}", query_string={"access_token": corp.admin}, data=data)
+    assert resp.status_code == 201, resp.get_json()
+    return f"media:{resp.get_json()['mediaId']}"
 
 
 def cover_color(client, corp, **query) -> tuple[float, ...]:
@@ -63,9 +57,11 @@ def test_cover_is_the_oldest_image_material(client, api, corp):
         api.add(
             [
                 item(name="text", type=4, path=None, content="words", createTime="2023-01-01 00:00:00"),
-                item(name="blue", path=stored_key(jpeg(BLUE)), createTime="2024-01-02 00:00:00"),
-                item(name="red", path=stored_key(jpeg(RED)), createTime="2024-01-01 00:00:00"),
-                item(name="green", path=stored_key(jpeg(GREEN)), createTime="2024-01-03 00:00:00"),
+                item(name="blue", path=stored(client, corp, jpeg(BLUE), "blue.jpg"), createTime="2024-01-02 00:00:00"),
+                item(name="red", path=stored(client, corp, jpeg(RED), "red.jpg"), createTime="2024-01-01 00:00:00"),
+                item(
+                    name="green", path=stored(client, corp, jpeg(GREEN), "green.jpg"), createTime="2024-01-03 00:00:00"
+                ),
             ]
         ),
         200,

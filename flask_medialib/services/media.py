@@ -1,0 +1,289 @@
+"""THE write path of media rows, for both protocols and the CLI.
+
+Every change of a :class:`~flask_medialib.models.Media` row (an SMH upload or
+delete, an album delete, a CLI import, a material add, rename or delete) runs
+in one :func:`transaction` of its space, which
+
+1. serialises the space (:func:`events.serialise_space`), so events of one
+   space get ids in commit order and reference counts cannot race;
+2. writes the outbox event of each change in the same transaction
+   (``material_add``, ``material_rename``, ``material_delete``, the item as the
+   material API shows it), so a replica following the feed or the webhooks
+   sees every change, whichever side made it;
+3. moves staged bytes into storage before the commit (and removes them again
+   when the transaction fails: never a row without bytes, nor bytes without
+   a row);
+4. after the commit: bumps the space generation, deletes the bytes that no
+   row of their space references any more, and announces the events.
+
+Bytes belong to the space of the upload that stored them; materials of the
+same space may share them (``path: media:<id>``). A storage key is orphaned
+when no row of the space that released it references it. Rows of other
+spaces do not keep bytes alive, with one exception for data written before
+keys were private: an uploaded file of another space keeps its own bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, delete, insert, select, text
+from sqlalchemy.exc import IntegrityError
+
+from .. import events, generations
+from ..errors import MediaLibError
+from ..models import MaterialEvent, Media, Space
+from ..state import MediaLibState, get_state
+from . import items as rendering
+
+# Column values of a new row that callers need not spell out.
+_DEFAULTS: dict[str, Any] = {
+    "album_pk": None,
+    "folder_pk": 0,
+    "file_name": None,
+    "mime": None,
+    "storage_key": None,
+    "url": None,
+    "thumb_url": None,
+    "width": None,
+    "height": None,
+    "size": None,
+    "duration": None,
+    "content": None,
+    "biz_type": 2,
+    "upload_type": 0,
+    "tag_ids": None,
+    "keywords": None,
+    "status": 1,
+    "create_user": None,
+    "update_user": None,
+    "version": 1,
+}
+_CHUNK = 500  # ids or keys per IN (...): well inside every backend's parameter limit
+
+
+def new_row(**values: Any) -> dict[str, Any]:
+    """The column values of a new Media row: ``values`` over the defaults (no ``id`` yet)."""
+    return {**_DEFAULTS, **values}
+
+
+class Transaction:
+    """The changes of one space in one database transaction; see :func:`transaction`."""
+
+    def __init__(self, state: MediaLibState, space: Space) -> None:
+        self.state = state
+        self.space = space
+        self.events: list[MaterialEvent] = []
+        self.stored: list[str] = []  # keys moved in here: removed again if the transaction fails
+        self.released: set[str] = set()  # keys rows stopped using: candidates for deletion
+
+    def add(self, rows: list[dict[str, Any]], *, on_conflict: MediaLibError | None = None) -> list[dict[str, Any]]:
+        """Insert ``rows`` (from :func:`new_row`; each gets its ``id``) and their ``material_add`` event."""
+        if not rows:
+            return []
+        for row in rows:
+            row["space_pk"] = self.space.pk
+        try:
+            _insert_rows(rows)
+        except IntegrityError:
+            if on_conflict is None:
+                raise
+            raise on_conflict from None
+        rendered = rendering.render(rows, self.space)
+        self.events.append(events.record(self.space, events.MATERIAL_ADD, {"materials": rendered}))
+        return rendered
+
+    def store(self, temp_path: str, key: str, content_type: str | None = None) -> None:
+        """Move a staged file to ``key`` now, so the commit never lands without the bytes."""
+        self.stored.append(key)  # first: a move that fails half-way is undone too
+        self.state.storage.put_file(temp_path, key, content_type)
+
+    def changed(self, rows: Sequence[Media], *, released: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Record ``rows`` (ORM rows of the space, already modified) and their ``material_rename`` event.
+
+        ``released`` names storage keys the rows no longer use (bytes replaced).
+        """
+        self.state.session.flush()
+        self.released.update(k for k in released if k)
+        rendered = rendering.render(rows, self.space)
+        if rendered:
+            self.events.append(events.record(self.space, events.MATERIAL_RENAME, {"materials": rendered}))
+        return rendered
+
+    def delete(self, *, ids: Sequence[int] | None = None, where: ColumnElement[bool] | None = None) -> list[int]:
+        """Delete rows of the space among ``ids`` and/or matching ``where``; returns the ids deleted.
+
+        Ids that are not there are skipped. The order is that of ``ids``, else ascending.
+        """
+        session = self.state.session
+        base = [Media.space_pk == self.space.pk] + ([where] if where is not None else [])
+        found: dict[int, str | None] = {}
+        if ids is None:
+            found.update((i, k) for i, k in session.execute(select(Media.id, Media.storage_key).where(*base)))
+            deleted = sorted(found)
+        else:
+            for part in _chunks(list(dict.fromkeys(ids))):
+                stmt = select(Media.id, Media.storage_key).where(*base, Media.id.in_(part))
+                found.update((i, k) for i, k in session.execute(stmt))
+            deleted = [i for i in dict.fromkeys(ids) if i in found]
+        if not deleted:
+            return []
+        if ids is None:
+            session.execute(delete(Media).where(*base))
+        else:
+            for part in _chunks(deleted):
+                session.execute(delete(Media).where(Media.id.in_(part)))
+        self.released.update(k for k in found.values() if k)
+        self.events.append(events.record(self.space, events.MATERIAL_DELETE, {"materialIds": deleted}))
+        return deleted
+
+    def orphans(self) -> set[str]:
+        """Released keys that nothing keeps alive (read in the transaction, the space serialised)."""
+        session = self.state.session
+        used: set[str] = set()
+        for part in _chunks(sorted(self.released)):
+            same_space = select(Media.storage_key).where(Media.space_pk == self.space.pk, Media.storage_key.in_(part))
+            # Legacy rows may share keys across spaces; another space's uploaded file still owns its bytes.
+            owners_elsewhere = select(Media.storage_key).where(
+                Media.space_pk != self.space.pk, Media.file_name.is_not(None), Media.storage_key.in_(part)
+            )
+            used.update(session.execute(same_space.union(owners_elsewhere)).scalars())
+        return self.released - used
+
+
+@contextlib.contextmanager
+def transaction(space: Space) -> Iterator[Transaction]:
+    """One all-or-nothing write to ``space``'s media; see the module's docstring for the sequence."""
+    state = get_state()
+    tx = Transaction(state, space)
+    space_pk = space.pk
+    try:
+        events.serialise_space(space)
+        yield tx
+        orphans = tx.orphans()
+        state.session.commit()
+    except BaseException:
+        state.session.rollback()
+        for key in tx.stored:
+            state.storage.delete(key)
+        raise
+    if tx.events:
+        generations.bump(space_pk)  # answers derived from the space's media are stale now
+    for key in orphans:  # after the commit: a failed commit must not lose bytes
+        state.storage.delete(key)
+    for event in tx.events:
+        events.announce(event)
+
+
+# -- one-call forms ------------------------------------------------------------------
+
+
+def create(
+    space: Space,
+    rows: list[dict[str, Any]],
+    *,
+    staged: dict[str, str] | None = None,
+    on_conflict: MediaLibError | None = None,
+) -> list[dict[str, Any]]:
+    """Insert ``rows`` into ``space``, all or nothing; ``staged`` maps storage keys to staging files."""
+    with transaction(space) as tx:
+        rendered = tx.add(rows, on_conflict=on_conflict)
+        mimes = {row.get("storage_key"): row.get("mime") for row in rows}
+        for key, temp_path in (staged or {}).items():
+            tx.store(temp_path, key, mimes.get(key))
+    return rendered
+
+
+def replace(space: Space, media: Media, *, staged: tuple[str, str] | None = None, **values: Any) -> dict[str, Any]:
+    """Change one row in place (``values`` are column values); ``staged`` is (staging file, new key).
+
+    New bytes get a new key and a new ``version`` (derived artefacts of the
+    old bytes are never served again); the old bytes go after the commit
+    unless something else in the space still references them.
+    """
+    with transaction(space) as tx:
+        released: list[str] = []
+        if staged is not None:
+            temp_path, key = staged
+            tx.store(temp_path, key, values.get("mime", media.mime))
+            if media.storage_key:
+                released.append(media.storage_key)
+            media.storage_key = key
+            media.version = (media.version or 1) + 1
+        for name, value in values.items():
+            setattr(media, name, value)
+        (rendered,) = tx.changed([media], released=released)
+    return rendered
+
+
+def delete_rows(
+    space: Space, *, ids: Sequence[int] | None = None, where: ColumnElement[bool] | None = None
+) -> list[int]:
+    """Delete rows of ``space`` (by ``ids`` and/or ``where``), all or nothing; returns the ids deleted."""
+    with transaction(space) as tx:
+        return tx.delete(ids=ids, where=where)
+
+
+# -- staging files -----------------------------------------------------------------------
+
+# A process sweeps at most this often on its own (uploads call it; init_app and the CLI force it).
+SWEEP_EVERY = dt.timedelta(minutes=10)
+
+
+def sweep_staging(state: MediaLibState | None = None, *, force: bool = False) -> int:
+    """Remove staging files older than ``MEDIALIB_STAGING_MAX_AGE`` (uploads killed mid-way); returns how many."""
+    state = state or get_state()
+    now = state.clock()
+    last = state.staging_swept_at
+    if not force and last is not None and last <= now < last + SWEEP_EVERY:
+        return 0
+    state.staging_swept_at = now
+    cutoff = now.replace(tzinfo=dt.UTC).timestamp() - state.config["MEDIALIB_STAGING_MAX_AGE"]
+    return state.storage.sweep_staging(cutoff)
+
+
+# -- inserting many rows fast ------------------------------------------------------------
+
+
+def _chunks(values: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _insert_rows(rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` in the session's transaction, setting each one's ``id`` (ascending in order).
+
+    A Core executemany without RETURNING: building ORM objects and one huge
+    INSERT ... RETURNING cost several times more for a 1000-item batch. The
+    ids are taken first: on PostgreSQL from the table's sequence; on SQLite
+    by inserting the first row alone, after which this transaction holds the
+    database's only write lock until the commit (the space is serialised), so
+    nobody else can take the ids that follow it.
+    """
+    state = get_state()
+    conn = state.session.connection()
+    table = cast(Table, Media.__table__)  # a mapped class's table is always a Table
+    if conn.dialect.name == "postgresql":
+        ids = sorted(
+            conn.execute(
+                text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+                {"table": table.name, "n": len(rows)},
+            ).scalars()
+        )
+        for row, new_id in zip(rows, ids, strict=True):
+            row["id"] = new_id
+        conn.execute(insert(table), rows)
+        return
+    if conn.dialect.name != "sqlite":
+        for row in rows:  # other backends: one statement per row, still correct
+            row["id"] = conn.execute(insert(table), row).inserted_primary_key[0]
+        return
+    first = conn.execute(insert(table), rows[0]).inserted_primary_key[0]
+    rows[0]["id"] = first
+    for offset, row in enumerate(rows[1:], start=1):
+        row["id"] = first + offset
+    if len(rows) > 1:
+        conn.execute(insert(table), rows[1:])
