@@ -64,13 +64,23 @@ def parse_json(data: bytes) -> Any:
         raise HTTPError(
             f"the body must be JSON (Content-Type: application/json): {exc}"[:300], status=400, code="InvalidParameter"
         ) from None
-    problem = _bad_text(value, "")
-    if problem:
-        raise HTTPError(problem, status=400, code="InvalidParameter")
+    found = _bad_text(value, [])
+    if found is not None:
+        place, problem = found
+        if place and isinstance(place[0], int):  # an item of a batch: 422 naming it, like other bad items
+            field = ".".join(str(p) for p in place[1:])
+            raise HTTPError(
+                f"item {place[0]}: {field + ': ' if field else ''}{problem}",
+                status=422,
+                code="InvalidParameter",
+                extra={"badIndexes": [place[0]]},
+            )
+        where = ".".join(str(p) for p in place) or "the body"
+        raise HTTPError(f"{where}: {problem}", status=400, code="InvalidParameter")
     return value
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile("[\\ud800-\\udfff]")
 
 
 def text_problem(text: str) -> str | None:
@@ -84,24 +94,24 @@ def text_problem(text: str) -> str | None:
     return None
 
 
-def _bad_text(value: Any, where: str) -> str | None:
-    """The first string or key of ``value`` that cannot be stored, described with its place."""
+def _bad_text(value: Any, place: list[str | int]) -> tuple[list[str | int], str] | None:
+    """The place and problem of the first string or key of ``value`` that cannot be stored."""
     if isinstance(value, str):
         problem = text_problem(value)
-        return f"{where or 'the body'}: {problem}" if problem else None
+        return (place, problem) if problem else None
     if isinstance(value, list):
         for index, inner in enumerate(value):
-            found = _bad_text(inner, f"{where}[{index}]")
+            found = _bad_text(inner, [*place, index])
             if found:
                 return found
     elif isinstance(value, dict):
         for key, inner in value.items():
             if len(key) > MAX_KEY_LENGTH:
-                return f"{where or 'the body'}: a key is longer than {MAX_KEY_LENGTH} characters"
+                return place, f"a key is longer than {MAX_KEY_LENGTH} characters"
             problem = text_problem(key)
             if problem:
-                return f"{where or 'the body'}: a key {problem}"
-            found = _bad_text(inner, f"{where}.{key}")
+                return place, f"a key {problem}"
+            found = _bad_text(inner, [*place, key])
             if found:
                 return found
     return None

@@ -100,8 +100,9 @@ def test_lone_surrogates_and_nul_in_add_are_400(api, field, escape):
     fields = {"name": "n", "bizType": 2, "type": 4, "content": "c", "keywords": "k", "path": "https://h/a.jpg"}
     fields["tmbPath"] = "https://h/t.jpg"
     text = json.dumps([{**fields, field: "x"}]).replace('"x"', f'"a{escape}b"')
-    body = assert_envelope(post_raw(api, "add", text), 400)
-    assert f"[0].{field}" in body["msg"]
+    # An item of a batch: a 422 that names it, like every other bad item.
+    body = assert_envelope(post_raw(api, "add", text), 422)
+    assert f"item 0: {field}: " in body["msg"] and body["map"]["badIndexes"] == [0]
     assert ("surrogate" if escape != NUL else "NUL") in body["msg"]
     assert count_media() == 0
 
@@ -109,20 +110,22 @@ def test_lone_surrogates_and_nul_in_add_are_400(api, field, escape):
 def test_a_raw_surrogate_in_utf8_bytes_is_400(api):
     # CESU-style bytes of U+D800: json.loads(bytes) decodes with surrogatepass.
     data = b'[{"name": "a\xed\xa0\x80", "bizType": 2, "type": 4, "content": "c"}]'
-    body = assert_envelope(post_raw(api, "add", data), 400)
-    assert "[0].name" in body["msg"]
+    body = assert_envelope(post_raw(api, "add", data), 422)
+    assert "item 0: name: holds a lone surrogate" in body["msg"]
     assert count_media() == 0
 
 
 def test_surrogate_in_rename_and_in_a_key_is_400(api):
     (a,) = [m["id"] for m in assert_envelope(api.add([item(name="before")]), 200)["list"]]
-    assert_envelope(post_raw(api, "rename", f'[{{"materialId": {a}, "name": "x{SURROGATE}"}}]'), 400)
-    assert_envelope(post_raw(api, "add", f'[{{"n{SURROGATE}": 1}}]'), 400)
+    assert_envelope(post_raw(api, "rename", f'[{{"materialId": {a}, "name": "x{SURROGATE}"}}]'), 422)
+    assert_envelope(post_raw(api, "add", f'[{{"n{SURROGATE}": 1}}]'), 422)
+    body = assert_envelope(post_raw(api, "delete", f'{{"materialIds": "1", "x": "{NUL}"}}'), 400)
+    assert body["msg"].startswith("x: holds a NUL")
     assert assert_envelope(api.call("GET", "listByIds", materialIds=str(a)), 200)["list"][0]["name"] == "before"
 
 
 def test_keys_are_bounded(api):
-    body = assert_envelope(api.add([{"k" * 100_000: 1}]), 400)
+    body = assert_envelope(api.add([{"k" * 100_000: 1}]), 422)
     assert len(body["msg"]) < 1000
 
 
