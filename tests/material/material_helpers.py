@@ -139,6 +139,7 @@ class MediaServer:
 
         self.files = files
         self.hosts: list[str] = []
+        self.redirects: dict[str, str] = {}  # more redirects a test adds: path -> Location
         self.release = threading.Event()
         server_ref = self
 
@@ -155,6 +156,7 @@ class MediaServer:
                     "/other": f"http://localhost:{port}/img.jpg",
                     "/loop": "/loop",
                     "/no-location": None,
+                    **server_ref.redirects,
                 }
                 if path in redirects:
                     self.send_response(302)

@@ -1,0 +1,325 @@
+"""``flask medialib ...``: the command line others script against."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import text
+
+from . import auth
+from .errors import MediaLibError
+from .models import Base
+from .services import library as lib
+from .state import get_state
+
+medialib_cli = AppGroup("medialib", help="Manage the media library.")
+
+
+_DDL_LOCK = 0x6D656469  # PostgreSQL advisory lock key of table creation ("medi")
+
+
+def create_tables() -> None:
+    """Create the ``medialib_*`` tables that are missing (safe to run again, and at once).
+
+    Several workers starting together all call this: each takes a database-wide
+    lock first, so one creates and the others then find every table there.
+    """
+    with get_state().db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
+        elif conn.dialect.name == "sqlite":
+            # Take SQLite's write lock before looking at the schema (waits on busy_timeout).
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        Base.metadata.create_all(conn)
+
+
+def _fail(exc: MediaLibError) -> None:
+    raise click.ClickException(getattr(exc, "message", str(exc)))
+
+
+@medialib_cli.command("init-db")
+def init_db() -> None:
+    """Create the database tables."""
+    create_tables()
+    click.echo("medialib tables are ready")
+
+
+# -- libraries --------------------------------------------------------------
+
+
+@medialib_cli.group()
+def library() -> None:
+    """Libraries."""
+
+
+@library.command("create")
+@click.argument("library_id")
+@click.option("--multi-tenant", is_flag=True, help="Tenants get spaces of their own.")
+@click.option("--album-based", is_flag=True, help="Media live in named albums.")
+@click.option("--public-read", is_flag=True, help="Reads need no token.")
+def library_create(library_id: str, multi_tenant: bool, album_based: bool, public_read: bool) -> None:
+    """Create a library and print its secret (shown only once)."""
+    try:
+        _, secret = lib.create_library(
+            library_id, multi_tenant=multi_tenant, album_based=album_based, public_read=public_read
+        )
+    except MediaLibError as exc:
+        _fail(exc)
+    click.echo(f"library {library_id} created; its secret (shown once):", err=True)
+    click.echo(secret)
+
+
+@library.command("list")
+def library_list() -> None:
+    """List libraries."""
+    for item in lib.list_libraries():
+        flags = [
+            name
+            for name, on in (
+                ("multi-tenant", item.multi_tenant),
+                ("album-based", item.album_based),
+                ("public-read", item.public_read),
+            )
+            if on
+        ]
+        click.echo(f"{item.id}\t{','.join(flags) or '-'}")
+
+
+# -- spaces and albums ------------------------------------------------------
+
+
+@medialib_cli.group()
+def space() -> None:
+    """Tenant spaces."""
+
+
+@space.command("create")
+@click.argument("library_id")
+@click.option("--id", "space_id", help="Space id; a random one when left out.")
+@click.option("--public-read", is_flag=True, help="Reads in this space need no token.")
+def space_create(library_id: str, space_id: str | None, public_read: bool) -> None:
+    """Create a space in a multi-tenant library and print its id."""
+    try:
+        created = lib.create_space(lib.get_library(library_id), space_id, public_read=public_read)
+    except MediaLibError as exc:
+        _fail(exc)
+    click.echo(created.space_id)
+
+
+@space.command("list")
+@click.argument("library_id")
+def space_list(library_id: str) -> None:
+    """List the spaces of a library."""
+    try:
+        spaces = lib.list_spaces(lib.get_library(library_id))
+    except MediaLibError as exc:
+        _fail(exc)
+    for item in spaces:
+        click.echo(f"{item.space_id}\t{'public-read' if item.public_read else '-'}")
+
+
+@medialib_cli.group()
+def album() -> None:
+    """Albums."""
+
+
+@album.command("create")
+@click.argument("library_id")
+@click.argument("space_id")
+@click.argument("name")
+def album_create(library_id: str, space_id: str, name: str) -> None:
+    """Create an album."""
+    try:
+        found_library, found_space = lib.resolve(library_id, space_id)
+        lib.create_album(found_library, found_space, name)
+    except MediaLibError as exc:
+        _fail(exc)
+    click.echo(f"album {name} created")
+
+
+# -- tokens -----------------------------------------------------------------
+
+
+@medialib_cli.group()
+def token() -> None:
+    """Access tokens."""
+
+
+@token.command("create")
+@click.argument("library_id")
+@click.option("--space", "space_id", help="Bind the token to this space.")
+@click.option("--user", "user_id", help="Bind the token to this user identity.")
+@click.option("--grant", "grant", default="", help="Comma-separated grants, e.g. admin or upload_file.")
+@click.option("--ttl", type=click.IntRange(min=1), help="Lifetime in seconds (renews on use).")
+def token_create(library_id: str, space_id: str | None, user_id: str | None, grant: str, ttl: int | None) -> None:
+    """Issue an access token and print it."""
+    try:
+        found = lib.get_library(library_id)
+        bound = lib.get_space(found, space_id) if space_id else None
+        value, _ = auth.issue_token(found, space=bound, user_id=user_id, grants=auth.parse_grants(grant), ttl=ttl)
+        get_state().session.commit()
+    except MediaLibError as exc:
+        _fail(exc)
+    click.echo(value)
+
+
+# -- import -----------------------------------------------------------------
+
+
+def _walk(paths: tuple[str, ...]) -> Iterator[Path]:
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        else:
+            yield path
+
+
+@medialib_cli.command("import")
+@click.argument("library_id")
+@click.argument("space_id")
+@click.option("--album", "album_name", help="Album to import into (created when missing).")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def import_media(library_id: str, space_id: str, album_name: str | None, paths: tuple[str, ...]) -> None:
+    """Import image and video files and folders, one upload time per file in the order given."""
+    try:
+        found_library, found_space = lib.resolve(library_id, space_id)
+        if album_name is not None and found_library.album_based:
+            try:
+                lib.get_album(found_library, found_space, album_name)
+            except MediaLibError:
+                lib.create_album(found_library, found_space, album_name)
+        where = lib.folder(found_library, found_space, album_name)
+    except MediaLibError as exc:
+        _fail(exc)
+    files = list(_walk(paths))
+    start = get_state().clock()
+    imported, failures = 0, []
+    with click.progressbar(files, label="importing", item_show_func=lambda p: p.name if p else None) as bar:
+        for index, path in enumerate(bar):
+            try:
+                with open(path, "rb") as stream:
+                    # Distinct, increasing upload times keep the order given on the command line.
+                    lib.save_upload(
+                        where, path.name, stream, user="cli", uploaded_at=start + dt.timedelta(milliseconds=index)
+                    )
+                imported += 1
+            except (MediaLibError, OSError) as exc:
+                failures.append(f"{os.fspath(path)}: {getattr(exc, 'message', exc)}")
+    click.echo(f"imported {imported} of {len(files)} file(s)")
+    for line in failures:
+        click.echo(f"skipped {line}", err=True)
+    if failures:
+        raise SystemExit(1)
+
+
+# -- OpenAPI ----------------------------------------------------------------
+
+
+@medialib_cli.command("openapi")
+@click.option("--indent", type=click.IntRange(min=0), default=2, show_default=True, help="JSON indentation.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to this file.")
+def openapi_command(indent: int, output: str | None) -> None:
+    """Print the OpenAPI 3 document of the extension's routes."""
+    import json
+
+    from flask import current_app
+
+    from .openapi import build_spec
+
+    text = json.dumps(build_spec(current_app), indent=indent or None, sort_keys=True)
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text)
+
+
+# -- covers -----------------------------------------------------------------
+
+
+@medialib_cli.command("crop-plan")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--size", type=click.IntRange(min=1), default=256, show_default=True, help="Cover side in pixels.")
+def crop_plan(file: str, size: int) -> None:
+    """Print the faces and the cover crop of an image (a video's first frame) as JSON, in source pixels."""
+    import json
+
+    from .services.covers import plan_for_file
+
+    try:
+        plan = plan_for_file(file, size)
+    except MediaLibError as exc:
+        _fail(exc)
+    click.echo(json.dumps(plan))
+
+
+# -- material events ----------------------------------------------------------
+
+
+@medialib_cli.group("events")
+def events_group() -> None:
+    """Material events: webhook delivery and the dead letters."""
+
+
+@events_group.command("deliver")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (for cron or tests).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="Seconds between polls when running on.",
+)
+@click.option(
+    "--batch", type=click.IntRange(min=1, max=1000), default=50, show_default=True, help="Deliveries claimed at a time."
+)
+def events_deliver(once: bool, interval: float, batch: int) -> None:
+    """Send due webhook deliveries (safe to run in several processes at once)."""
+    import time
+
+    from . import events
+
+    while True:
+        stats = events.deliver_all_due(batch)
+        get_state().session.remove()
+        if stats.attempted or once:
+            click.echo(f"delivered {stats.delivered}, to retry {stats.retried}, dead {stats.dead}")
+        if once:
+            return
+        time.sleep(interval)
+
+
+@events_group.command("list")
+@click.option("--status", type=click.Choice(["pending", "delivered", "dead"]), help="Only deliveries in this state.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+def events_list(status: str | None, limit: int) -> None:
+    """List webhook deliveries, newest first: id, event, type, url, status, attempts, last error."""
+    from sqlalchemy import select
+
+    from .models import MaterialEvent, WebhookDelivery
+
+    stmt = (
+        select(WebhookDelivery, MaterialEvent.event_type)
+        .join(MaterialEvent, MaterialEvent.id == WebhookDelivery.event_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit)
+    )
+    if status:
+        stmt = stmt.where(WebhookDelivery.status == status)
+    for row, event_type in get_state().session.execute(stmt):
+        error = (row.last_error or "-").replace("\n", " ")[:120]
+        click.echo(f"{row.id}\t{row.event_id}\t{event_type}\t{row.url}\t{row.status}\t{row.attempts}\t{error}")
+
+
+@events_group.command("retry-dead")
+def events_retry_dead() -> None:
+    """Make dead deliveries pending again, due now."""
+    from . import events
+
+    click.echo(f"{events.retry_dead()} dead deliveries are pending again")

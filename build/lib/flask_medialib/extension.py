@@ -1,0 +1,139 @@
+"""The Flask extension object: ``MediaLib(app=None, *, db=None, cache=None)``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+from flask import Flask
+from flask_caching import Cache
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+
+from . import config as config_module
+from .errors import ConfigError
+from .state import EXTENSION_KEY, MediaLibState
+from .storage import LocalStorage, Storage
+
+
+class MediaLib:
+    """Gives a Flask app a media library.
+
+    ``db`` and ``cache`` are the host's Flask-SQLAlchemy and Flask-Caching
+    instances when it has them; otherwise the extension uses the app's
+    registered ``SQLAlchemy`` or makes its own, and its own ``Cache`` from the
+    ``MEDIALIB_CACHE_*`` keys. The app is never stored on this object.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        db: SQLAlchemy | None = None,
+        cache: Cache | None = None,
+        storage: Storage | None = None,
+    ) -> None:
+        self.db = db
+        self.cache = cache
+        self.storage = storage
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError("flask-medialib is already registered on this app; call init_app once per app.")
+        config_module.apply_defaults(app.config)
+        state = MediaLibState(
+            extension=self,
+            db=self._init_db(app),
+            cache=self._init_cache(app),
+            storage=self.storage or self._init_storage(app),
+            config=app.config,
+            signing_secret=self._signing_secret(app),
+        )
+        app.extensions[EXTENSION_KEY] = state
+
+        from . import cli, events
+        from .views import blueprints, material
+        from .views.common import install_unrouted
+
+        prefix = app.config["MEDIALIB_URL_PREFIX"]
+        for bp in blueprints():
+            app.register_blueprint(bp, url_prefix=prefix)
+        install_unrouted(app, prefix, [(material.BASE + "/", material.render_error)])
+        app.cli.add_command(cli.medialib_cli)
+        events.init_app(app)
+        if app.config["MEDIALIB_PRELOAD_DETECTOR"]:
+            # Fail fast and pay TensorFlow's import now rather than on a request.
+            load = getattr(state.detector(), "load", None)
+            if callable(load):
+                load()
+
+    # -- pieces -------------------------------------------------------------
+
+    def _init_db(self, app: Flask) -> SQLAlchemy:
+        if self.db is not None:
+            if "sqlalchemy" not in app.extensions:
+                self.db.init_app(app)
+            return self.db
+        if "sqlalchemy" in app.extensions:
+            return app.extensions["sqlalchemy"]
+        app.config.setdefault(
+            "SQLALCHEMY_DATABASE_URI", f"sqlite:///{os.path.join(app.instance_path, 'medialib.sqlite3')}"
+        )
+        os.makedirs(app.instance_path, exist_ok=True)
+        db = SQLAlchemy()
+        db.init_app(app)
+        with app.app_context():
+            if db.engine.dialect.name == "sqlite":
+                event.listen(db.engine, "connect", _sqlite_pragmas)
+        return db
+
+    def _init_cache(self, app: Flask) -> Cache:
+        if self.cache is not None:
+            if self.cache not in app.extensions.get("cache", {}):
+                self.cache.init_app(app)
+            return self.cache
+        cache_type = app.config["MEDIALIB_CACHE_TYPE"]
+        cfg: dict[str, Any] = {
+            "CACHE_TYPE": cache_type,
+            "CACHE_DEFAULT_TIMEOUT": app.config["MEDIALIB_CACHE_TIMEOUT"],
+            "CACHE_KEY_PREFIX": app.config["MEDIALIB_CACHE_KEY_PREFIX"],
+        }
+        if cache_type.endswith("FileSystemCache"):
+            cfg["CACHE_DIR"] = app.config["MEDIALIB_CACHE_DIR"] or os.path.join(app.instance_path, "medialib-cache")
+            cfg["CACHE_THRESHOLD"] = 100_000
+        if cache_type.endswith("RedisCache"):
+            url = app.config["MEDIALIB_CACHE_REDIS_URL"]
+            if not url:
+                raise ConfigError("MEDIALIB_CACHE_REDIS_URL must be set when MEDIALIB_CACHE_TYPE is RedisCache")
+            cfg["CACHE_REDIS_URL"] = url
+        cache = Cache()
+        cache.init_app(app, config=cfg)
+        return cache
+
+    def _init_storage(self, app: Flask) -> Storage:
+        root = app.config["MEDIALIB_STORAGE_ROOT"] or os.path.join(app.instance_path, "medialib-storage")
+        return LocalStorage(root)
+
+    def _signing_secret(self, app: Flask) -> str:
+        secret = app.config["MEDIALIB_SIGNING_SECRET"] or app.config.get("SECRET_KEY")
+        if secret:
+            return str(secret)
+        if app.testing or app.debug:
+            # Fine for one debug process; production must share one secret across workers.
+            return secrets.token_hex(32)
+        raise ConfigError(
+            "MEDIALIB_SIGNING_SECRET (or SECRET_KEY) must be set: it signs the file URLs that covers redirect to."
+        )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside a writer; the busy timeout makes writers from
+    # other processes wait instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,1 @@
+"""Business rules, free of request objects: library, covers, materials."""

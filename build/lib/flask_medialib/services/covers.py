@@ -1,0 +1,558 @@
+"""Album covers: which media, which pixels, cached once per media version.
+
+resolve -> authorize -> walk the candidates (first image or video by upload
+time) -> the cover of the first usable one (cache, else render under a lock)
+-> a signed URL. Broken media are remembered per media version and skipped.
+
+Every cache key holds the media id and version, so a replaced file (new
+version) or a deleted row can never bring back an old cover. Faces are kept
+in the source's own (upright, full-resolution) pixels, so every size of a
+media shares one detection, and a downscaled "master" copy of the decoded
+source is cached beside them, so other sizes up to its short side are cut
+from it instead of decoding the source again.
+
+The warm path asks the cache once and the database never:
+
+- the 302: :func:`memoised_link` fetches the memo of the resolved answer and
+  the space's generation (:mod:`..generations`) in one ``get_many``. A memo
+  counts only while its generation is the space's current one (every media
+  change in the space bumps it), it is younger than
+  ``MEDIALIB_COVER_MEMO_TTL`` and its token has not expired; so a revoked
+  token is refused again at most that many seconds later.
+- the file step: :func:`cached_file` fetches the cover bytes, the media's
+  "confirmed" marker and the generation in one ``get_many``. The marker holds
+  the generation at which the database last showed the media at this
+  version; any change in the space (a delete, a replace) makes it stale, so a
+  deleted or replaced media's URL goes back to the database and 404s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import io
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+from sqlalchemy import select
+
+from .. import auth, generations, locks, signing
+from ..errors import DetectorUnavailable, HTTPError, MediaError, bad_request, not_found
+from ..fetch import fetch_to_file
+from ..imaging.crop import encode_image, plan_as_dict, plan_crop, render_cover
+from ..imaging.decode import DECODE_ERRORS, IMAGE_FORMATS, load_media_image, quiet
+from ..imaging.faces import Face
+from ..imaging.probe import probe_media
+from ..models import IMAGE, KIND_NAMES, VIDEO, Library, Media, Space
+from ..state import MediaLibState, get_state
+from . import library as lib
+
+log = logging.getLogger("flask_medialib")
+
+_MIME = {"JPEG": "image/jpeg", "WEBP": "image/webp", "PNG": "image/png"}
+#: Originals browsers show as they are; anything else (TIFF, HEIC ...) is re-encoded.
+_WEB_FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
+#: A failed fetch may be passing; a broken file of a given version stays broken.
+_FETCH_FAILURE_TTL = 300
+_BATCH = 20
+
+
+@dataclass(frozen=True)
+class CoverLink:
+    """What the cover view redirects to."""
+
+    token: str  # for signing.COVER, served at medialib_files.serve
+    public: bool  # the library or space is public-read
+    media_id: int
+
+
+# -- the request ----------------------------------------------------------------
+
+
+def cover_link(
+    library_id: str,
+    space_id: str,
+    album_name: str | None,
+    *,
+    size: int | None,
+    token: str | None,
+    user_id: str | None,
+) -> CoverLink:
+    """The signed URL of the cover of an album (or of a space without albums), or an SMH error."""
+    library, space = lib.resolve(library_id, space_id)
+    if library.album_based and album_name is None:
+        raise bad_request(
+            f"library {library.id!r} is album-based: ask for the cover of an album (.../cover/AlbumName)",
+            "CoverNotSupportedInRootDirectory",
+        )
+    if not library.album_based and album_name is not None:
+        raise bad_request(
+            f"library {library.id!r} has no albums: ask for the cover of the space (.../cover) without a name",
+            "AlbumNotSupported",
+        )
+    state = get_state()
+    # Read before the media rows: a write committed after this read bumps it, so
+    # what is memoised under it can never hide that write.
+    generation = generations.current(space.pk)
+    identity = auth.authorize(library, space, token, user_id=user_id)
+    album = lib.get_album(library, space, album_name) if album_name is not None else None
+    size = size or 0
+    for media in candidates(space, album.pk if album else None):
+        if ensure_cover(media, size):
+            public = _is_public(library, space)
+            link = CoverLink(
+                signing.sign(signing.COVER, media.id, media.version, size, public=public, space_pk=space.pk),
+                public,
+                media.id,
+            )
+            confirm(state, media.id, media.version, generation)
+            token_expires = identity.token.expires_at if identity.token is not None else None
+            _memoise(state, (library_id, space_id, album_name, size, token, user_id), space.pk, generation,
+                     link, token_expires)  # fmt: skip
+            return link
+    where = f"album {album_name!r}" if album_name is not None else f"space {space.space_id!r}"
+    raise not_found(f"{where} has no image or video that can be shown as a cover", "NoCoverMedia")
+
+
+# -- the warm path ------------------------------------------------------------------
+
+_SPACES_MAX = 10_000
+
+
+def _space_pks() -> dict[tuple[str, str], int]:
+    # Per app and process: a space's pk never changes, and a memo names its pk, so a
+    # stale entry (a library deleted and made again) only costs a miss.
+    return get_state().cover_spaces
+
+
+def _memo_key(request_key: tuple[Any, ...]) -> str:
+    library_id, space_id, album_name, size, token, user_id = request_key
+    who = auth.digest(token) if token else ""
+    raw = repr((library_id, space_id, album_name, size or 0, who, user_id or ""))
+    return "cover:memo:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def memoised_link(
+    library_id: str, space_id: str, album_name: str | None, *, size: int | None, token: str | None,
+    user_id: str | None,
+) -> CoverLink | None:  # fmt: skip
+    """The memoised answer of :func:`cover_link`, from one cache round trip; None on a miss."""
+    state = get_state()
+    ttl = state.config["MEDIALIB_COVER_MEMO_TTL"]
+    space_pk = _space_pks().get((library_id, space_id))
+    if not ttl or space_pk is None:
+        return None
+    key = _memo_key((library_id, space_id, album_name, size, token, user_id))
+    revoked_mark = auth.revoked_key(auth.digest(token)) if token else "-"
+    memo, generation, revoked = state.cache.get_many(key, generations.key(space_pk), revoked_mark)
+    if not isinstance(memo, tuple) or len(memo) != 7 or generation is None or revoked:
+        return None
+    memo_space, memo_generation, made_at, token_expires, signed, public, media_id = memo
+    now = signing.now()
+    if memo_space != space_pk or memo_generation != generation or not 0 <= now - made_at < ttl:
+        return None
+    if token_expires is not None and now >= token_expires:
+        return None  # the slow path says why (expired) or renews it
+    return CoverLink(signed, public, media_id)
+
+
+def _memoise(
+    state: MediaLibState, request_key: tuple[Any, ...], space_pk: int, generation: int, link: CoverLink,
+    token_expires: Any,
+) -> None:  # fmt: skip
+    ttl = state.config["MEDIALIB_COVER_MEMO_TTL"]
+    if not ttl:
+        return
+    spaces = _space_pks()
+    if len(spaces) >= _SPACES_MAX:
+        spaces.clear()
+    spaces[(request_key[0], request_key[1])] = space_pk
+    expires = token_expires.replace(tzinfo=dt.UTC).timestamp() if token_expires is not None else None
+    memo = (space_pk, generation, signing.now(), expires, link.token, link.public, link.media_id)
+    state.cache.set(_memo_key(request_key), memo, timeout=ttl)
+
+
+def confirmed_key(media_id: int, version: int) -> str:
+    return f"cover:ok:{media_id}:{version}"
+
+
+def confirm(state: MediaLibState, media_id: int, version: int, generation: int | None) -> None:
+    """Note that the database showed this media at this version under ``generation`` (read before it)."""
+    if generation is not None:
+        state.cache.set(confirmed_key(media_id, version), generation)
+
+
+def cached_file(ref: signing.FileRef) -> tuple[bytes, str] | None:
+    """(bytes, mime) of a signed cover from one cache round trip, or None: ask the database."""
+    if ref.rendition != signing.COVER or not ref.space_pk:
+        return None
+    state = get_state()
+    entry, confirmed, generation = state.cache.get_many(
+        _cover_key(state, ref.media_id, ref.version, ref.size),
+        confirmed_key(ref.media_id, ref.version),
+        generations.key(ref.space_pk),
+    )
+    if entry is None or generation is None or confirmed != generation or entry[0] == "original":
+        return None
+    return entry[1], entry[0]
+
+
+def _is_public(library: Library, space: Space) -> bool:
+    return bool(library.public_read or space.public_read)
+
+
+def candidates(space: Space, album_pk: int | None) -> Iterator[Media]:
+    """Images and videos in cover order (upload time, then id), read a batch at a time."""
+    state = get_state()
+    newest = state.config["MEDIALIB_COVER_ORDER"] == "newest"
+    stmt = select(Media).where(Media.space_pk == space.pk, Media.kind.in_((IMAGE, VIDEO)))
+    if album_pk is not None:
+        stmt = stmt.where(Media.album_pk == album_pk)
+    if newest:
+        stmt = stmt.order_by(Media.uploaded_at.desc(), Media.id.desc())
+    else:
+        stmt = stmt.order_by(Media.uploaded_at, Media.id)
+    offset = 0
+    while True:
+        batch = list(state.session.execute(stmt.offset(offset).limit(_BATCH)).scalars())
+        yield from batch
+        if len(batch) < _BATCH:
+            return
+        offset += _BATCH
+
+
+# -- cache keys -------------------------------------------------------------------
+
+
+def _variant(state: MediaLibState) -> str:
+    """What besides the media changes the pixels: detector settings and encoding."""
+    cfg = state.config
+    parts = (
+        cfg["MEDIALIB_FACE_DETECTOR"],
+        cfg["MEDIALIB_DETECT_MAX_SIDE"],
+        cfg["MEDIALIB_FACE_THRESHOLD"],
+        cfg["MEDIALIB_COVER_FORMAT"],
+        cfg["MEDIALIB_COVER_QUALITY"],
+        cfg["MEDIALIB_COVER_ZOOM"],
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:10]
+
+
+def cover_key(state: MediaLibState, media: Media, size: int) -> str:
+    return _cover_key(state, media.id, media.version, size)
+
+
+def _cover_key(state: MediaLibState, media_id: int, version: int, size: int) -> str:
+    return f"cover:img:{media_id}:{version}:{size}:{_variant(state)}"
+
+
+def master_key(state: MediaLibState, media: Media) -> str:
+    return f"cover:master:{media.id}:{media.version}:{state.config['MEDIALIB_COVER_MASTER_SIDE']}"
+
+
+def faces_key(state: MediaLibState, media: Media) -> str:
+    cfg = state.config
+    detector = (cfg["MEDIALIB_FACE_DETECTOR"], cfg["MEDIALIB_DETECT_MAX_SIDE"], cfg["MEDIALIB_FACE_THRESHOLD"])
+    tag = hashlib.sha256(repr(detector).encode()).hexdigest()[:10]
+    return f"cover:faces:{media.id}:{media.version}:{tag}"
+
+
+def broken_key(media: Media) -> str:
+    return f"cover:broken:{media.id}:{media.version}"
+
+
+def _lock_name(media: Media) -> str:
+    return f"cover:{media.id}:{media.version}"
+
+
+# -- cache or render --------------------------------------------------------------
+
+
+def ensure_cover(media: Media, size: int) -> bool:
+    """Whether ``media`` gives a cover of ``size``; renders and caches it on a miss."""
+    state = get_state()
+    # No cover is ever stored for a broken version, so the warm path asks once.
+    if state.cache.has(cover_key(state, media, size)):
+        return True
+    if state.cache.get(broken_key(media)) is not None:
+        return False
+    try:
+        _cached_or_render(state, media, size)
+    except MediaError as exc:
+        _mark_broken(state, media, exc)
+        return False
+    return True
+
+
+def rendered_cover(media: Media, size: int) -> tuple[bytes, str]:
+    """(bytes, mime) of the cover of ``media`` at ``size`` (0: full size): cached or rendered now."""
+    state = get_state()
+    try:
+        entry = _cached_or_render(state, media, size)
+        if entry[0] == "original":
+            with _local_file(state, media) as path, open(path, "rb") as fp:
+                return fp.read(), entry[1]
+        return entry[1], entry[0]
+    except MediaError as exc:
+        _mark_broken(state, media, exc)
+        raise not_found("this media can no longer be shown; ask for the cover again", "NoCoverMedia") from None
+
+
+def _cached_or_render(state: MediaLibState, media: Media, size: int) -> tuple[Any, Any]:
+    """The cache entry of a cover: (mime, bytes), or ("original", mime) to serve the stored file."""
+    key = cover_key(state, media, size)
+    entry = state.cache.get(key)
+    if entry is not None:
+        return tuple(entry)
+    # One renderer per media version at a time, across processes; the others
+    # wait and then find its result (double-checked below).
+    with locks.hold(state.cache, _lock_name(media)):
+        entry = state.cache.get(key)
+        if entry is not None:
+            return tuple(entry)
+        entry = _render(state, media, size, Timings())
+        state.cache.set(key, entry)
+        return entry
+
+
+def _mark_broken(state: MediaLibState, media: Media, exc: Exception) -> None:
+    fetch_failed = media.storage_key is None
+    ttl = _FETCH_FAILURE_TTL if fetch_failed else None
+    # ``add`` sets only when absent, so each process-wide skip is logged once.
+    if state.cache.add(broken_key(media), str(exc) or type(exc).__name__, timeout=ttl):
+        log.warning("cover skips media %s (version %s): %s", media.id, media.version, exc)
+
+
+# -- rendering ---------------------------------------------------------------------
+
+
+@dataclass
+class Timings:
+    """Seconds spent in each step of one render (for measurements and logs)."""
+
+    load: float = 0.0
+    decode: float = 0.0
+    detect: float = 0.0
+    crop_encode: float = 0.0
+
+
+def _render(state: MediaLibState, media: Media, size: int, timings: Timings) -> tuple[Any, Any]:
+    kind = KIND_NAMES.get(media.kind)
+    if kind not in ("image", "video"):
+        raise MediaError(f"media {media.id} is {kind or 'of an unknown kind'}, not an image or video")
+    max_pixels = state.config["MEDIALIB_MAX_IMAGE_PIXELS"]
+    if size:
+        entry = _render_from_master(state, media, size, timings)
+        if entry is not None:
+            return entry
+    start = time.perf_counter()
+    with _local_file(state, media) as path:
+        timings.load = time.perf_counter() - start
+        if size == 0:
+            return _render_full(state, path, kind, max_pixels, timings, stored=bool(media.storage_key))
+        faces = _cached_faces(state, media)
+        source_size = None
+        if kind == "image":
+            info = probe_media(path, max_pixels=max_pixels)  # header only: the upright full size
+            source_size = (info.width, info.height)
+        target = size if faces is not None else max(size, _detect_target(state, source_size))
+        start = time.perf_counter()
+        image = load_media_image(path, kind, max_pixels=max_pixels, target=target)
+        timings.decode = time.perf_counter() - start
+    source_size = source_size or image.size
+    if faces is None:
+        faces = _detect_once(state, media, image, source_size, timings)
+    start = time.perf_counter()
+    data = render_size(state, image, source_size, faces, size)
+    timings.crop_encode = time.perf_counter() - start
+    _store_master(state, media, image, source_size)
+    return (_MIME[state.config["MEDIALIB_COVER_FORMAT"]], data)
+
+
+# -- the master: a downscaled decoded source that other sizes are cut from -------------
+
+_MASTER_QUALITY = 90
+
+
+def _render_from_master(state: MediaLibState, media: Media, size: int, timings: Timings) -> tuple[Any, Any] | None:
+    """A cover cut from the cached master, when it and the faces are cached and it is big enough."""
+    master, faces = state.cache.get_many(master_key(state, media), faces_key(state, media))
+    if not isinstance(master, tuple) or len(master) != 3 or faces is None:
+        return None
+    short, source_size, data = master
+    need = math.ceil(size * state.config["MEDIALIB_COVER_ZOOM"])
+    if short < min(need, min(source_size)):
+        return None  # too small for this size: decode the source
+    start = time.perf_counter()
+    try:
+        with quiet(), Image.open(io.BytesIO(data), formats=("JPEG",)) as im:
+            im.draft("RGB", (need, need))  # a small size needs only a fraction of the master
+            image = im.convert("RGB")
+    except DECODE_ERRORS:
+        return None  # a damaged entry: the source is still there
+    timings.decode = time.perf_counter() - start
+    start = time.perf_counter()
+    out = render_size(state, image, tuple(source_size), [Face.from_dict(item) for item in faces], size)
+    timings.crop_encode = time.perf_counter() - start
+    return (_MIME[state.config["MEDIALIB_COVER_FORMAT"]], out)
+
+
+def _store_master(state: MediaLibState, media: Media, image: Image.Image, source_size: tuple[int, int]) -> None:
+    """Cache what was decoded anyway, shrunk by a whole factor (cheap) to a short side <= the setting."""
+    side = state.config["MEDIALIB_COVER_MASTER_SIDE"]
+    if not side:
+        return
+    key = master_key(state, media)
+    old = state.cache.get(key)
+    factor = math.ceil(min(image.size) / side)
+    short = min(image.size) // max(factor, 1)
+    if isinstance(old, tuple) and len(old) == 3 and old[0] >= short:
+        return
+    master = image.reduce(factor) if factor > 1 else image
+    buf = io.BytesIO()
+    master.save(buf, "JPEG", quality=_MASTER_QUALITY)
+    state.cache.set(key, (min(master.size), tuple(source_size), buf.getvalue()))
+
+
+def render_size(
+    state: MediaLibState, image: Image.Image, source_size: tuple[int, int], faces: list[Face], size: int
+) -> bytes:
+    """Plan on the decoded image (faces scaled from source pixels when draft decoding shrank it), then encode."""
+    sx, sy = image.width / source_size[0], image.height / source_size[1]
+    scaled = [face.scaled(sx, sy) for face in faces] if (sx, sy) != (1.0, 1.0) else faces
+    box = plan_crop(image.width, image.height, scaled, size, zoom=state.config["MEDIALIB_COVER_ZOOM"])
+    cover = render_cover(image, box, size)
+    return encode_image(cover, state.config["MEDIALIB_COVER_FORMAT"], state.config["MEDIALIB_COVER_QUALITY"])
+
+
+def _render_full(
+    state: MediaLibState, path: str, kind: str, max_pixels: int, timings: Timings, *, stored: bool
+) -> tuple[Any, Any]:
+    start = time.perf_counter()
+    image = load_media_image(path, kind, max_pixels=max_pixels)  # proves the whole file decodes
+    timings.decode = time.perf_counter() - start
+    mime = _servable_original(path) if kind == "image" else None
+    if mime:
+        if stored:
+            return ("original", mime)  # the stored file, served as uploaded
+        with open(path, "rb") as fp:  # fetched to a temp file: keep the bytes
+            return (mime, fp.read())
+    start = time.perf_counter()
+    fmt = state.config["MEDIALIB_COVER_FORMAT"]
+    data = encode_image(image, fmt, state.config["MEDIALIB_COVER_QUALITY"])
+    timings.crop_encode = time.perf_counter() - start
+    return (_MIME[fmt], data)
+
+
+def _servable_original(path: str) -> str | None:
+    """The mime of an image file that a browser shows upright as it is, else None."""
+    try:
+        with open(path, "rb") as fp, quiet(), Image.open(fp, formats=IMAGE_FORMATS) as header:
+            mime = _WEB_FORMATS.get(str(header.format))
+            upright = header.getexif().get(0x0112) in (None, 1)
+    except DECODE_ERRORS:
+        return None
+    return mime if upright else None
+
+
+def _detect_target(state: MediaLibState, source_size: tuple[int, int] | None) -> int:
+    """Short side a draft decode must keep so detection still sees ``MEDIALIB_DETECT_MAX_SIDE`` pixels."""
+    max_side = state.config["MEDIALIB_DETECT_MAX_SIDE"]
+    if not source_size:
+        return max_side
+    w, h = source_size
+    return min(min(w, h), math.ceil(max_side * min(w, h) / max(w, h)))
+
+
+# -- faces ----------------------------------------------------------------------------
+
+
+def _cached_faces(state: MediaLibState, media: Media) -> list[Face] | None:
+    entry = state.cache.get(faces_key(state, media))
+    if entry is None:
+        return None
+    return [Face.from_dict(item) for item in entry]
+
+
+def _detect_once(
+    state: MediaLibState, media: Media, image: Image.Image, source_size: tuple[int, int], timings: Timings
+) -> list[Face]:
+    """Faces in source pixels; detection runs only when no other request stored them first."""
+    # Callers hold the media's lock; this second look covers a render of another size.
+    cached = _cached_faces(state, media)
+    if cached is not None:
+        return cached
+    try:
+        detector = state.detector()
+    except DetectorUnavailable as exc:
+        raise HTTPError(str(exc), status=503, code="FaceDetectorUnavailable") from None
+    start = time.perf_counter()
+    try:
+        found = detector.detect(image)
+    except DetectorUnavailable as exc:
+        raise HTTPError(str(exc), status=503, code="FaceDetectorUnavailable") from None
+    timings.detect = time.perf_counter() - start
+    sx, sy = source_size[0] / image.width, source_size[1] / image.height
+    faces = [face.scaled(sx, sy) for face in found]
+    state.cache.set(faces_key(state, media), [face.to_dict() for face in faces])
+    return faces
+
+
+# -- bytes of a media -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _local_file(state: MediaLibState, media: Media) -> Iterator[str]:
+    """A local path to the media's bytes: its stored file, or its URL fetched to a temp file."""
+    if media.storage_key:
+        try:
+            path = state.storage.path(media.storage_key)
+        except ValueError as exc:
+            raise MediaError(f"media {media.id} has a bad storage key: {exc}") from None
+        if not os.path.isfile(path):
+            raise MediaError(f"media {media.id}: its stored file is missing")
+        yield path
+        return
+    if not media.url:
+        raise MediaError(f"media {media.id} has neither a stored file nor a URL")
+    fd, temp = tempfile.mkstemp(prefix="medialib-fetch-")
+    os.close(fd)
+    try:
+        try:
+            fetch_to_file(media.url, temp)  # MediaError when not allowed or failed
+        except OSError as exc:
+            raise MediaError(f"media {media.id}: fetching its URL failed: {exc}") from None
+        yield temp
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+
+
+# -- inspection -------------------------------------------------------------------------
+
+
+def plan_for_file(path: str, size: int) -> dict[str, Any]:
+    """The crop plan of a local image or video file, in its (first frame's) source pixels."""
+    state = get_state()
+    max_pixels = state.config["MEDIALIB_MAX_IMAGE_PIXELS"]
+    info = probe_media(path, max_pixels=max_pixels)
+    image = load_media_image(path, info.kind, max_pixels=max_pixels)
+    faces = state.detector().detect(image)
+    box = plan_crop(image.width, image.height, faces, size, zoom=state.config["MEDIALIB_COVER_ZOOM"])
+    return plan_as_dict(image.width, image.height, faces, box)
+
+
+def measure_render(media: Media, size: int) -> Timings:
+    """Render a cover without the cache (faces still come from it when present); for benchmarks."""
+    state = get_state()
+    timings = Timings()
+    _render(state, media, size, timings)
+    return timings

@@ -1,0 +1,11 @@
+"""Thin blueprints: HTTP in, service calls, HTTP out."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+
+def blueprints() -> list[Blueprint]:
+    from . import admin, cover, files, material, meta
+
+    return [admin.bp, cover.bp, files.bp, material.bp, meta.bp]
