@@ -46,7 +46,9 @@ def json_depth(data: bytes) -> int:
     brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
     depth = deepest = 0
     for start in range(0, len(brackets), _DEPTH_CHUNK):
-        steps = _STEP[np.frombuffer(brackets, dtype=np.uint8, count=min(_DEPTH_CHUNK, len(brackets) - start), offset=start)]
+        steps = _STEP[
+            np.frombuffer(brackets, dtype=np.uint8, count=min(_DEPTH_CHUNK, len(brackets) - start), offset=start)
+        ]
         running = np.cumsum(steps, dtype=np.int64) + depth
         deepest = max(deepest, int(running.max()))
         depth = int(running[-1])
@@ -178,7 +180,14 @@ class TokenAuthQuery(QuerySchema):
 
 class IssueTokenQuery(QuerySchema):
     library_id = fields.String(required=True)
-    library_secret = fields.String(required=True)
+    library_secret = fields.String(
+        required=True,
+        metadata={
+            "description": "The library secret. It travels in the query string (GET and POST alike): "
+            "the extension's logs and werkzeug's request log redact it, but keep it out of other "
+            "access logs (see the deployment docs)."
+        },
+    )
     space_id = fields.String(load_default=None)
     user_id = fields.String(load_default=None, validate=validate.Length(1, 255))
     grant = fields.String(load_default=None, metadata={"description": "Comma-separated grants, e.g. admin"})

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import logging
 import os
+from urllib.parse import urlsplit
 
 import pytest
 from cover_helpers import (

@@ -8,8 +8,8 @@ import time
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from material_helpers import BASE, assert_envelope, item
 from marshmallow import ValidationError
+from material_helpers import BASE, assert_envelope, item
 from sqlalchemy import func, select
 
 from flask_medialib import get_state, schemas
@@ -62,7 +62,11 @@ def test_nesting_inside_strings_does_not_count(api):
     assert body["list"][0]["content"] == "[" * 10_000
 
 
-@given(st.recursive(st.none() | st.integers() | st.text(), lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)))
+@given(
+    st.recursive(
+        st.none() | st.integers() | st.text(), lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)
+    )
+)
 def test_json_depth_matches_the_structure(value):
     def depth(v) -> int:
         if isinstance(v, list):

@@ -1,1 +1,0 @@
-"""Business rules, free of request objects: library, covers, materials."""
