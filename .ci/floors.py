@@ -12,15 +12,13 @@ import tomllib
 
 # Test and docs tools are not what users install with the package; they stay at their newest.
 TOOL_EXTRAS = {"test", "docs"}
-# The face model's TensorFlow is only loaded by tests marked slow, which the floor run skips.
-SKIPPED_EXTRAS = {"faces"}
 
 
 def floors(pyproject: dict) -> list[str]:
     project = pyproject["project"]
     requirements = list(project["dependencies"])
     for extra, items in project.get("optional-dependencies", {}).items():
-        if extra not in TOOL_EXTRAS | SKIPPED_EXTRAS:
+        if extra not in TOOL_EXTRAS:
             requirements += items
     pins = []
     for requirement in requirements:

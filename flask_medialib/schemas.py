@@ -62,8 +62,11 @@ def json_depth(data: bytes, limit: int | None = None) -> int:
 
 
 def parse_json(data: bytes) -> Any:
-    """A request body as JSON, or a 400 that says why: not JSON, nested too deeply, or text
-    a database cannot store (a lone surrogate, NUL); checked before anything reads the values."""
+    """A request body as JSON, checked before anything reads its values.
+
+    400: not JSON, nested too deeply, or text a database cannot store (a lone
+    surrogate, NUL) outside a batch item; 422 naming the item when it is in one.
+    """
     if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise HTTPError(_TOO_DEEP.format(MAX_JSON_DEPTH), status=400, code="InvalidParameter")
     try:
@@ -93,7 +96,7 @@ def parse_json(data: bytes) -> Any:
 _SURROGATE = re.compile("[\\ud800-\\udfff]")
 
 
-def text_problem(text: str) -> str | None:
+def _text_problem(text: str) -> str | None:
     """Why ``text`` cannot be stored (PostgreSQL refuses NUL, no database encodes lone surrogates)."""
     if "\x00" in text:
         return "holds a NUL character (\\u0000)"
@@ -107,7 +110,7 @@ def text_problem(text: str) -> str | None:
 def _bad_text(value: Any, place: list[str | int]) -> tuple[list[str | int], str] | None:
     """The place and problem of the first string or key of ``value`` that cannot be stored."""
     if isinstance(value, str):
-        problem = text_problem(value)
+        problem = _text_problem(value)
         return (place, problem) if problem else None
     if isinstance(value, list):
         for index, inner in enumerate(value):
@@ -118,7 +121,7 @@ def _bad_text(value: Any, place: list[str | int]) -> tuple[list[str | int], str]
         for key, inner in value.items():
             if len(key) > MAX_KEY_LENGTH:
                 return place, f"a key is longer than {MAX_KEY_LENGTH} characters"
-            problem = text_problem(key)
+            problem = _text_problem(key)
             if problem:
                 return place, f"a key {problem}"
             found = _bad_text(inner, [*place, key])
@@ -139,7 +142,7 @@ _ASCII_ID = re.compile(r"[0-9]{1,19}")
 _ASCII_INT = re.compile(r"-?[0-9]{1,19}")
 
 
-class Integer(fields.Integer):
+class StrictInteger(fields.Integer):
     """An integer from JSON or a query string; a string must be ASCII digits with an optional '-'."""
 
     def _validated(self, value: Any) -> int:
@@ -199,7 +202,7 @@ class IssueTokenQuery(QuerySchema):
     space_id = fields.String(load_default=None)
     user_id = fields.String(load_default=None, validate=validate.Length(1, 255))
     grant = fields.String(load_default=None, metadata={"description": "Comma-separated grants, e.g. admin"})
-    period = Integer(load_default=None, metadata={"description": "Lifetime in seconds."})
+    period = StrictInteger(load_default=None, metadata={"description": "Lifetime in seconds."})
 
 
 class TokenResponse(Schema):
@@ -362,17 +365,17 @@ class MaterialItemIn(Schema):
         unknown = RAISE
 
     name = fields.String(required=True, validate=validate.Length(1, 255))
-    bizType = Integer(
+    bizType = StrictInteger(
         required=True,
         validate=validate.OneOf([2, 3]),
         metadata={"description": "2 enterprise, 3 employee (visible to its openId only)"},
     )
-    type = Integer(
+    type = StrictInteger(
         required=True,
         validate=validate.OneOf([1, 2, 3, 4]),
         metadata={"description": "1 image, 2 audio, 3 video, 4 text"},
     )
-    uploadType = Integer(load_default=0, validate=validate.Range(0, 3))
+    uploadType = StrictInteger(load_default=0, validate=validate.Range(0, 3))
     path = fields.String(
         load_default=None,
         allow_none=True,
@@ -380,9 +383,9 @@ class MaterialItemIn(Schema):
         metadata={"description": "A storage key that exists, or an http(s) URL."},
     )
     tmbPath = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2048))
-    width = Integer(load_default=None, allow_none=True, validate=validate.Range(0, 1_000_000))
-    height = Integer(load_default=None, allow_none=True, validate=validate.Range(0, 1_000_000))
-    size = Integer(load_default=None, allow_none=True, validate=validate.Range(0, 2**62))
+    width = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(0, 1_000_000))
+    height = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(0, 1_000_000))
+    size = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(0, 2**62))
     durationTime = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 10**9))
     createTime = fields.String(
         load_default=None, allow_none=True, metadata={"description": "YYYY-MM-DD HH:MM:SS in MEDIALIB_TIMEZONE"}
@@ -423,7 +426,7 @@ class MaterialRenameIn(Schema):
     class Meta:
         unknown = RAISE
 
-    materialId = Integer(required=True, validate=validate.Range(1, 2**63 - 1))
+    materialId = StrictInteger(required=True, validate=validate.Range(1, 2**63 - 1))
     name = fields.String(required=True, validate=validate.Length(1, 255))
 
     @validates_schema
@@ -445,20 +448,20 @@ class MaterialListQuery(MaterialAuthQuery):
         validate=validate.Length(max=255),
         metadata={"description": "Substring of the name; % and _ match themselves."},
     )
-    pageNo = Integer(load_default=1, validate=validate.Range(1, 1_000_000))
-    pageSize = Integer(load_default=10, validate=validate.Range(1, 100))
-    type = Integer(load_default=None, validate=validate.OneOf([1, 2, 3, 4]))
+    pageNo = StrictInteger(load_default=1, validate=validate.Range(1, 1_000_000))
+    pageSize = StrictInteger(load_default=10, validate=validate.Range(1, 100))
+    type = StrictInteger(load_default=None, validate=validate.OneOf([1, 2, 3, 4]))
     tagIds = fields.String(
         load_default=None,
         metadata={"description": f"Materials with any of these tag ids (at most {MAX_TAG_IDS})"},
     )
-    bizType = Integer(load_default=None, validate=validate.OneOf([2, 3]))
-    startTime = Integer(
+    bizType = StrictInteger(load_default=None, validate=validate.OneOf([2, 3]))
+    startTime = StrictInteger(
         load_default=None,
         validate=validate.Range(0, 253_402_300_799_000),
         metadata={"description": "Epoch milliseconds; createTime at or after it"},
     )
-    endTime = Integer(
+    endTime = StrictInteger(
         load_default=None,
         validate=validate.Range(0, 253_402_300_799_000),
         metadata={"description": "Epoch milliseconds; createTime at or before it"},
@@ -483,12 +486,12 @@ class MaterialIdsQuery(MaterialAuthQuery):
 
 
 class MaterialEventsQuery(MaterialAuthQuery):
-    after = Integer(
+    after = StrictInteger(
         load_default=0,
         validate=validate.Range(0, 2**63 - 1),
         metadata={"description": "Cursor: the last eventId the replica has applied."},
     )
-    limit = Integer(load_default=100, validate=validate.Range(1, 1000))
+    limit = StrictInteger(load_default=100, validate=validate.Range(1, 1000))
 
 
 class MaterialItemOut(Schema):
@@ -567,7 +570,7 @@ def load_batch(schema: Schema, data: Any, *, what: str = "item", status: int = 4
 
 
 class CoverQuery(TokenAuthQuery):
-    size = Integer(
+    size = StrictInteger(
         load_default=None,
         metadata={
             "description": "Side of the square cover in pixels, 1 to MEDIALIB_COVER_MAX_SIZE; "
