@@ -33,6 +33,7 @@ from .state import get_state
 MAX_REDIRECTS = 3
 _CHUNK = 64 * 1024
 _REDIRECTS = {301, 302, 303, 307, 308}
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 ANY_PORT = -1
@@ -197,7 +198,8 @@ def _get(
         if response.status != 200:
             raise MediaError(f"the media URL answered HTTP {response.status}")
         length = response.getheader("Content-Length")
-        if length and length.isdigit() and int(length) > limit:
+        # ASCII digits only: "1\u00b3" passes str.isdigit() and fails int(); any other value is no length.
+        if length and _DIGITS.fullmatch(length) and int(length) > limit:
             raise MediaError(f"the media is {length} bytes, more than MEDIALIB_FETCH_MAX_BYTES ({limit})")
         _save(response, dest_path, deadline, limit)
         return None

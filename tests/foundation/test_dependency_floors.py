@@ -25,7 +25,7 @@ def test_every_runtime_requirement_gets_an_exact_pin():
     names = {pin.split("==")[0].lower() for pin in pins}
     assert {"flask", "werkzeug", "sqlalchemy", "marshmallow", "psycopg", "redis"} <= names
     for pin in pins:
-        # A full release number: "==4.8" would match no opencv release (they are 4.8.0.74 ...).
+        # A full release number: "==4.8" would match no opencv release (they are 4.8.0.76 ...).
         assert re.fullmatch(r"[A-Za-z0-9._-]+==[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?", pin), pin
 
 

@@ -195,3 +195,10 @@ def test_is_public_agrees_with_ipaddress(ip):
 def test_internal_addresses_are_not_public(address):
     assert not is_public(address)
     assert is_public("93.184.216.34") and is_public(str(ipaddress.ip_address("2606:4700::1111")))
+
+
+def test_a_content_length_of_other_digits_is_no_500(origin, allow, tmp_path):
+    # "1\u00b3" passes str.isdigit() and fails int(): read as an unknown length, bounded by the limit.
+    allow(f"127.0.0.1:{origin.port}")
+    fetch_to_file(f"{origin.base}/odd-length", str(tmp_path / "out"))
+    assert (tmp_path / "out").read_bytes() == b"odd bytes"
