@@ -6,7 +6,7 @@ EXTRAS := faces,heif,postgres,redis,s3,openapi,example
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: install install-test run test lint docs bench clean
+.PHONY: install install-test run test test-lowest lint docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ run: install
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The quick suite against the oldest dependency versions pyproject.toml allows (its own venv, .venv-lowest).
+test-lowest:
+	PYTHON=$(PYTHON) .ci/lowest
+
 # Warnings are errors; --keep-going lists them all at once.
 $(VENV)/.installed-docs: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e ".[$(EXTRAS),docs]"
@@ -53,4 +57,4 @@ lint: install-test
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis docs/_build instance
+	rm -rf $(VENV) .venv-lowest .pytest_cache .hypothesis docs/_build instance

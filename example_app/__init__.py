@@ -26,7 +26,7 @@ INDEX = """<!doctype html>
 <p><a href="{{ url_for('gallery.index') }}">Open the gallery</a> of the demo library.</p>
 <p>The API lives under <code>{{ prefix }}</code>. Create a library with
 <code>flask --app example_app:create_app medialib library create demo --album-based</code>.</p>
-<h2>Libraries</h2>
+<h2>Public libraries</h2>
 <ul>{% for item in libraries %}<li><code>{{ item.id }}</code></li>{% else %}<li>none yet</li>{% endfor %}</ul>
 </html>"""
 
@@ -67,9 +67,9 @@ def _register_pages(app: Flask) -> None:
 
     @app.get("/")
     def index() -> str:
-        return render_template_string(
-            INDEX, prefix=app.config["MEDIALIB_URL_PREFIX"] or "/", libraries=lib.list_libraries()
-        )
+        # Anyone may open this page: a private library's name is not theirs to see.
+        public = [item for item in lib.list_libraries() if item.public_read]
+        return render_template_string(INDEX, prefix=app.config["MEDIALIB_URL_PREFIX"] or "/", libraries=public)
 
 
 def shared_secret_key(instance_path: str) -> str:

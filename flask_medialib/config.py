@@ -94,6 +94,18 @@ def _str_list(name: str, value: Any) -> list[str]:
     return list(value)
 
 
+def _fetch_hosts(name: str, value: Any) -> list[str]:
+    from .fetch import parse_rule  # fetch reads the config at run time; no import at load time
+
+    entries = _str_list(name, value)
+    for entry in entries:
+        try:
+            parse_rule(entry)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    return entries
+
+
 def _prefix(name: str, value: Any) -> str:
     if not isinstance(value, str) or (value and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value)):
         raise ConfigError(f"{name} must be empty or a path such as /api/v1 (no trailing slash), not {value!r}")
@@ -307,8 +319,9 @@ KEYS: tuple[Key, ...] = (
     Key(
         "MEDIALIB_FETCH_ALLOWED_HOSTS",
         [],
-        _str_list,
-        "Hosts whose http(s) media URLs a cover may fetch; empty: fetching is off.",
+        _fetch_hosts,
+        "Hosts whose http(s) media URLs a cover may fetch: ``host``, ``*.domain`` or ``*``, each with an "
+        "optional ``:port`` (``:*`` any port; without one only 80 and 443); empty: fetching is off.",
     ),
     Key("MEDIALIB_FETCH_TIMEOUT", 10.0, _float(0.1, 300.0), "Timeout in seconds of one media fetch."),
     Key("MEDIALIB_FETCH_MAX_BYTES", 100 * 1024 * 1024, _int(1), "Largest media a fetch may download."),

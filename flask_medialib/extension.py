@@ -55,9 +55,11 @@ class MediaLib:
         )
         app.extensions[EXTENSION_KEY] = state
 
-        from . import cli, events
+        from . import cli, events, logs
         from .views import blueprints, material
         from .views.common import install_unrouted
+
+        logs.install()
 
         prefix = app.config["MEDIALIB_URL_PREFIX"]
         for bp in blueprints():

@@ -1,15 +1,17 @@
 """Download the bytes behind a media URL, safely (for covers of url-only materials).
 
 Off unless ``MEDIALIB_FETCH_ALLOWED_HOSTS`` names hosts. An entry is an exact
-host name (``cdn.example.com``, ``127.0.0.1``), ``*.example.com`` (any
-sub-domain) or ``*`` (any host). The name is resolved once and the
+host name (``cdn.example.com``, ``127.0.0.1``, ``[::1]``), ``*.example.com``
+(any sub-domain) or ``*`` (any host), with an optional ``:port`` (``:*`` for
+any port); without one only the scheme's default port (80, 443) is allowed,
+so naming a host never opens its other services. The name is resolved once and the
 connection goes to that address (no second lookup an attacker could
 rebind). Loopback, private, link-local, multicast, reserved and unspecified
 addresses are refused unless the host is named exactly: a wildcard never
 reaches the internal network. Each response may be at most
 ``MEDIALIB_FETCH_MAX_BYTES``; each socket operation and the whole fetch
 end after ``MEDIALIB_FETCH_TIMEOUT`` seconds; up to three redirects are
-followed, only to the same host, each checked again. Every refusal raises
+followed, only to the same host and port, each checked again. Every refusal raises
 :class:`~flask_medialib.errors.MediaError` with a message that says why.
 """
 
@@ -18,8 +20,10 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import os
+import re
 import socket
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -29,18 +33,58 @@ from .state import get_state
 MAX_REDIRECTS = 3
 _CHUNK = 64 * 1024
 _REDIRECTS = {301, 302, 303, 307, 308}
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
-def host_rule(host: str, allowed: list[str]) -> str | None:
-    """``"exact"``, ``"wildcard"`` or None: how ``host`` is allowed by the list."""
-    host = host.lower().rstrip(".")
-    rules = [a.lower().rstrip(".") for a in allowed]
-    if host in rules:
+ANY_PORT = -1
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_ENTRY = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^\[\]:/\s]+)(?::(?P<port>[0-9]{1,5}|\*))?")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One entry of the allow-list: a host pattern and a port (None: the scheme's default)."""
+
+    host: str
+    port: int | None
+
+    def allows_port(self, scheme: str, port: int) -> bool:
+        if self.port is None:
+            return port == _DEFAULT_PORTS.get(scheme)
+        return self.port in (ANY_PORT, port)
+
+
+def parse_rule(entry: str) -> Rule:
+    """``host``, ``host:port``, ``host:*``, ``[v6]:port``, ``*.domain``, ``*``; ValueError if none of them."""
+    text = entry.strip().lower()
+    if text.count(":") > 1 and not text.startswith("["):
+        text = f"[{text}]"  # a bare IPv6 address: no port
+    match = _ENTRY.fullmatch(text)
+    port = match and match.group("port")
+    if match is None or (port not in (None, "*") and not 1 <= int(port) <= 65535):
+        raise ValueError(f"{entry!r} is not host, host:port, host:*, *.domain or * (IPv6 in brackets)")
+    host = match.group("host").strip("[]").rstrip(".")
+    if match.group("host").startswith("["):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{entry!r} does not name an IPv6 address in its brackets") from None
+    return Rule(host, None if port is None else ANY_PORT if port == "*" else int(port))
+
+
+def _match(rule: Rule, host: str) -> str | None:
+    if rule.host == host:
         return "exact"
-    for rule in rules:
-        if rule == "*" or (rule.startswith("*.") and host.endswith(rule[1:])):
-            return "wildcard"
+    if rule.host == "*" or (rule.host.startswith("*.") and host.endswith(rule.host[1:])):
+        return "wildcard"
     return None
+
+
+def host_rule(scheme: str, host: str, port: int, allowed: list[str]) -> str | None:
+    """``"exact"``, ``"wildcard"`` or None: how ``host`` at ``port`` is allowed by the list."""
+    host = host.lower().rstrip(".")
+    kinds = {_match(rule, host) for rule in map(parse_rule, allowed) if rule.allows_port(scheme, port)}
+    return "exact" if "exact" in kinds else "wildcard" if "wildcard" in kinds else None
 
 
 def is_public(address: str) -> bool:
@@ -66,10 +110,15 @@ def resolve(url: str, allowed: list[str]) -> tuple[str, str, int, str]:
         raise MediaError(f"the media URL {url!r} has no host")
     if not allowed:
         raise MediaError("fetching media URLs is off: name the host in MEDIALIB_FETCH_ALLOWED_HOSTS to allow it")
-    rule = host_rule(host, allowed)
+    port = port or _DEFAULT_PORTS[parts.scheme]
+    rule = host_rule(parts.scheme, host, port, allowed)
     if rule is None:
+        if any(_match(rule, host.lower().rstrip(".")) for rule in map(parse_rule, allowed)):
+            raise MediaError(
+                f"port {port} of the host {host!r} is not allowed by MEDIALIB_FETCH_ALLOWED_HOSTS; "
+                "an entry without a port allows only ports 80 and 443: name it as host:port"
+            )
         raise MediaError(f"the host {host!r} is not in MEDIALIB_FETCH_ALLOWED_HOSTS")
-    port = port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
@@ -104,12 +153,14 @@ def fetch_to_file(url: str, dest_path: str) -> None:
     timeout = float(config["MEDIALIB_FETCH_TIMEOUT"])
     limit = int(config["MEDIALIB_FETCH_MAX_BYTES"])
     deadline = time.monotonic() + timeout
-    first_host = urlsplit(url).hostname
+    first: tuple[str, int] | None = None
     try:
         for _ in range(MAX_REDIRECTS + 1):
             scheme, host, port, ip = resolve(url, allowed)
-            if host != first_host:
-                raise MediaError(f"the media URL redirects to another host ({host!r}); refused")
+            if first is None:
+                first = (host, port)
+            elif (host, port) != first:
+                raise MediaError(f"the media URL redirects to another host or port ({host}:{port}); refused")
             location = _get(url, scheme, host, port, ip, dest_path, timeout, deadline, limit)
             if location is None:
                 return
@@ -147,7 +198,8 @@ def _get(
         if response.status != 200:
             raise MediaError(f"the media URL answered HTTP {response.status}")
         length = response.getheader("Content-Length")
-        if length and length.isdigit() and int(length) > limit:
+        # ASCII digits only: "1\u00b3" passes str.isdigit() and fails int(); any other value is no length.
+        if length and _DIGITS.fullmatch(length) and int(length) > limit:
             raise MediaError(f"the media is {length} bytes, more than MEDIALIB_FETCH_MAX_BYTES ({limit})")
         _save(response, dest_path, deadline, limit)
         return None

@@ -6,13 +6,151 @@ gets a 400 that names the field; the OpenAPI document is generated from them.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 from .errors import HTTPError
+
+# -- limits checked before any work ----------------------------------------------
+
+# Material bodies are two levels deep; anything much deeper is hostile (100,000 nested
+# ``[`` once raised RecursionError inside the JSON parser).
+MAX_JSON_DEPTH = 32
+# Longest object key in a JSON body (every key we read is a short field name).
+MAX_KEY_LENGTH = 255
+# Most tag ids one ``list`` may filter by: each is one LIKE in the query (SQLite refuses
+# an expression tree deeper than 1000).
+MAX_TAG_IDS = 100
+_TOO_DEEP = "the JSON body is nested more than {} levels deep"
+_STEP = np.zeros(256, dtype=np.int8)
+_STEP[list(b"[{")] = 1
+_STEP[list(b"]}")] = -1
+_RELEVANT = np.zeros(256, dtype=bool)
+_RELEVANT[list(b'[]{}"')] = True
+_QUOTE = ord('"')
+_DEPTH_CHUNK = 1 << 22
+
+
+def json_depth(data: bytes, limit: int | None = None) -> int:
+    """How deeply the arrays and objects of the JSON text ``data`` nest, in linear time.
+
+    Escapes go first (left to right, as JSON reads them: ``\\\\`` then ``\\"``), so
+    every quote left opens or closes a string; brackets outside strings step
+    the depth up or down, vectorised over chunks. Returns early with a number
+    above ``limit`` once the depth exceeds it. On malformed text the number is
+    exact up to the first error, which is where the parser stops anyway.
+    """
+    text = np.frombuffer(data.replace(b"\\\\", b"").replace(b'\\"', b""), dtype=np.uint8)
+    depth = deepest = inside = 0
+    for start in range(0, len(text), _DEPTH_CHUNK):
+        chunk = text[start : start + _DEPTH_CHUNK]
+        chunk = chunk[_RELEVANT[chunk]]  # quotes and brackets only
+        if not len(chunk):
+            continue
+        in_string = (np.cumsum(chunk == _QUOTE, dtype=np.int64) + inside) & 1
+        running = np.cumsum(_STEP[chunk] * (in_string == 0), dtype=np.int64) + depth
+        deepest = max(deepest, int(running.max()))
+        if limit is not None and deepest > limit:
+            break
+        depth, inside = int(running[-1]), int(in_string[-1])
+    return deepest
+
+
+def parse_json(data: bytes) -> Any:
+    """A request body as JSON, checked before anything reads its values.
+
+    400: not JSON, nested too deeply, or text a database cannot store (a lone
+    surrogate, NUL) outside a batch item; 422 naming the item when it is in one.
+    """
+    if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise HTTPError(_TOO_DEEP.format(MAX_JSON_DEPTH), status=400, code="InvalidParameter")
+    try:
+        value = json.loads(data)
+    except RecursionError:  # cannot happen after the check above; a second line of defence
+        raise HTTPError(_TOO_DEEP.format(MAX_JSON_DEPTH), status=400, code="InvalidParameter") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise HTTPError(
+            f"the body must be JSON (Content-Type: application/json): {exc}"[:300], status=400, code="InvalidParameter"
+        ) from None
+    found = _bad_text(value, [])
+    if found is not None:
+        place, problem = found
+        if place and isinstance(place[0], int):  # an item of a batch: 422 naming it, like other bad items
+            field = ".".join(str(p) for p in place[1:])
+            raise HTTPError(
+                f"item {place[0]}: {field + ': ' if field else ''}{problem}",
+                status=422,
+                code="InvalidParameter",
+                extra={"badIndexes": [place[0]]},
+            )
+        where = ".".join(str(p) for p in place) or "the body"
+        raise HTTPError(f"{where}: {problem}", status=400, code="InvalidParameter")
+    return value
+
+
+_SURROGATE = re.compile("[\\ud800-\\udfff]")
+
+
+def _text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored (PostgreSQL refuses NUL, no database encodes lone surrogates)."""
+    if "\x00" in text:
+        return "holds a NUL character (\\u0000)"
+    if not text.isascii():
+        found = _SURROGATE.search(text)
+        if found:
+            return f"holds a lone surrogate (\\u{ord(found.group()):04x}); send valid Unicode text"
+    return None
+
+
+def _bad_text(value: Any, place: list[str | int]) -> tuple[list[str | int], str] | None:
+    """The place and problem of the first string or key of ``value`` that cannot be stored."""
+    if isinstance(value, str):
+        problem = _text_problem(value)
+        return (place, problem) if problem else None
+    if isinstance(value, list):
+        for index, inner in enumerate(value):
+            found = _bad_text(inner, [*place, index])
+            if found:
+                return found
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            if len(key) > MAX_KEY_LENGTH:
+                return place, f"a key is longer than {MAX_KEY_LENGTH} characters"
+            problem = _text_problem(key)
+            if problem:
+                return place, f"a key {problem}"
+            found = _bad_text(inner, [*place, key])
+            if found:
+                return found
+    return None
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to a length an error message can echo."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# Ids, page numbers and times: ASCII digits only (str.isdigit() and int() take other scripts'
+# digits, superscripts, '_' and spaces; "1\u00b3" passed one and failed the other: a 500).
+_ASCII_ID = re.compile(r"[0-9]{1,19}")
+_ASCII_INT = re.compile(r"-?[0-9]{1,19}")
+
+
+class StrictInteger(fields.Integer):
+    """An integer from JSON or a query string; a string must be ASCII digits with an optional '-'."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool) or (isinstance(value, str) and not _ASCII_INT.fullmatch(value)):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._validated(value)
 
 
 def load(schema: Schema, data: Any) -> dict[str, Any]:
@@ -53,11 +191,18 @@ class TokenAuthQuery(QuerySchema):
 
 class IssueTokenQuery(QuerySchema):
     library_id = fields.String(required=True)
-    library_secret = fields.String(required=True)
+    library_secret = fields.String(
+        required=True,
+        metadata={
+            "description": "The library secret. It travels in the query string (GET and POST alike): "
+            "the extension's logs and werkzeug's request log redact it, but keep it out of other "
+            "access logs (see the deployment docs)."
+        },
+    )
     space_id = fields.String(load_default=None)
     user_id = fields.String(load_default=None, validate=validate.Length(1, 255))
     grant = fields.String(load_default=None, metadata={"description": "Comma-separated grants, e.g. admin"})
-    period = fields.Integer(load_default=None, strict=False, metadata={"description": "Lifetime in seconds."})
+    period = StrictInteger(load_default=None, metadata={"description": "Lifetime in seconds."})
 
 
 class TokenResponse(Schema):
@@ -120,10 +265,10 @@ class SmhError(Schema):
 
 # -- material API (Eqxiu-style third-party material library) -----------------
 
-_TAG_IDS = re.compile(r"\d{1,18}(,\d{1,18})*")
+_TAG_IDS = re.compile(r"[0-9]{1,18}(,[0-9]{1,18})*")
 # A stored file of the caller's own space, by media id (ASCII digits only: no "\u0661").
 MEDIA_REF = re.compile(r"media:([1-9][0-9]{0,18})")
-_TIME_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_TIME_FORMAT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 
 def material_path(value: str, field: str = "path") -> str:
@@ -149,27 +294,63 @@ def material_path(value: str, field: str = "path") -> str:
 
 
 class IdList(fields.Field):
-    """Ids as ``"1,2,3"`` (the API's form) or a JSON list of integers; duplicates keep the first."""
+    """Ids as ``"1,2,3"`` (the API's form) or a JSON list of integers; duplicates keep the first.
+
+    At most ``limit`` ids (default ``MEDIALIB_MATERIAL_MAX_ITEMS``) may be sent, duplicates
+    included: more is a 413 found before any id is parsed. Parsing is linear.
+    """
+
+    def __init__(self, *, limit: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.limit = limit
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[int]:
+        limit = self.limit
+        if limit is None:
+            from .state import get_state
+
+            limit = int(get_state().config["MEDIALIB_MATERIAL_MAX_ITEMS"])
         if isinstance(value, str):
-            parts = [p.strip() for p in value.split(",") if p.strip()]
+            parts: list[Any] = []
+            for match in _PARTS.finditer(value):  # stops at the limit: "1,1,1..." is never split whole
+                part = match.group().strip()
+                if part:
+                    if len(parts) == limit:
+                        raise too_many_ids(limit)
+                    parts.append(part)
         elif isinstance(value, list):
+            if len(value) > limit:
+                raise too_many_ids(limit)
             parts = value
         else:
             raise ValidationError("must be comma-separated ids such as 1,2,3")
-        ids: list[int] = []
+        ids: dict[int, None] = {}
         for part in parts:
-            if isinstance(part, bool) or not (isinstance(part, int) or (isinstance(part, str) and part.isdigit())):
-                raise ValidationError(f"{part!r} is not an id; use comma-separated positive integers such as 1,2,3")
-            number = int(part)
+            if isinstance(part, str) and _ASCII_ID.fullmatch(part):
+                number = int(part)
+            elif isinstance(part, int) and not isinstance(part, bool):
+                number = part
+            else:
+                raise ValidationError(
+                    f"{_short(part)} is not an id; use comma-separated positive integers (ASCII digits) such as 1,2,3"
+                )
             if number < 1 or number > 2**63 - 1:
-                raise ValidationError(f"{number} is not an id; ids are positive integers")
-            if number not in ids:
-                ids.append(number)
+                raise ValidationError(f"{_short(number)} is not an id; ids are positive integers below 2**63")
+            ids[number] = None
         if not ids:
             raise ValidationError("name at least one id, such as 1,2,3")
-        return ids
+        return list(ids)
+
+
+_PARTS = re.compile(r"[^,]+")
+
+
+def too_many_ids(limit: int) -> HTTPError:
+    return HTTPError(
+        f"more than {limit} ids in one request; at most {limit} (MEDIALIB_MATERIAL_MAX_ITEMS): split the batch",
+        status=413,
+        code="TooManyItems",
+    )
 
 
 class MaterialAuthQuery(QuerySchema):
@@ -192,17 +373,17 @@ class MaterialItemIn(Schema):
         unknown = RAISE
 
     name = fields.String(required=True, validate=validate.Length(1, 255))
-    bizType = fields.Integer(
+    bizType = StrictInteger(
         required=True,
         validate=validate.OneOf([2, 3]),
         metadata={"description": "2 enterprise, 3 employee (visible to its openId only)"},
     )
-    type = fields.Integer(
+    type = StrictInteger(
         required=True,
         validate=validate.OneOf([1, 2, 3, 4]),
         metadata={"description": "1 image, 2 audio, 3 video, 4 text"},
     )
-    uploadType = fields.Integer(load_default=0, validate=validate.Range(0, 3))
+    uploadType = StrictInteger(load_default=0, validate=validate.Range(0, 3))
     path = fields.String(
         load_default=None,
         allow_none=True,
@@ -210,9 +391,9 @@ class MaterialItemIn(Schema):
         metadata={"description": "An http(s) URL, or media:<id>: a stored file of this enterprise."},
     )
     tmbPath = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2048))
-    width = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(0, 1_000_000))
-    height = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(0, 1_000_000))
-    size = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(0, 2**62))
+    width = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(0, 1_000_000))
+    height = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(0, 1_000_000))
+    size = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(0, 2**62))
     durationTime = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 10**9))
     createTime = fields.String(
         load_default=None, allow_none=True, metadata={"description": "YYYY-MM-DD HH:MM:SS in MEDIALIB_TIMEZONE"}
@@ -253,7 +434,7 @@ class MaterialRenameIn(Schema):
     class Meta:
         unknown = RAISE
 
-    materialId = fields.Integer(required=True, validate=validate.Range(1, 2**63 - 1))
+    materialId = StrictInteger(required=True, validate=validate.Range(1, 2**63 - 1))
     name = fields.String(required=True, validate=validate.Length(1, 255))
 
     @validates_schema
@@ -275,17 +456,20 @@ class MaterialListQuery(MaterialAuthQuery):
         validate=validate.Length(max=255),
         metadata={"description": "Substring of the name; % and _ match themselves."},
     )
-    pageNo = fields.Integer(load_default=1, validate=validate.Range(1, 1_000_000))
-    pageSize = fields.Integer(load_default=10, validate=validate.Range(1, 100))
-    type = fields.Integer(load_default=None, validate=validate.OneOf([1, 2, 3, 4]))
-    tagIds = fields.String(load_default=None, metadata={"description": "Materials with any of these tag ids"})
-    bizType = fields.Integer(load_default=None, validate=validate.OneOf([2, 3]))
-    startTime = fields.Integer(
+    pageNo = StrictInteger(load_default=1, validate=validate.Range(1, 1_000_000))
+    pageSize = StrictInteger(load_default=10, validate=validate.Range(1, 100))
+    type = StrictInteger(load_default=None, validate=validate.OneOf([1, 2, 3, 4]))
+    tagIds = fields.String(
+        load_default=None,
+        metadata={"description": f"Materials with any of these tag ids (at most {MAX_TAG_IDS})"},
+    )
+    bizType = StrictInteger(load_default=None, validate=validate.OneOf([2, 3]))
+    startTime = StrictInteger(
         load_default=None,
         validate=validate.Range(0, 253_402_300_799_000),
         metadata={"description": "Epoch milliseconds; createTime at or after it"},
     )
-    endTime = fields.Integer(
+    endTime = StrictInteger(
         load_default=None,
         validate=validate.Range(0, 253_402_300_799_000),
         metadata={"description": "Epoch milliseconds; createTime at or before it"},
@@ -293,6 +477,8 @@ class MaterialListQuery(MaterialAuthQuery):
 
     @validates_schema
     def _check(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("tagIds") and data["tagIds"].count(",") >= MAX_TAG_IDS:
+            raise ValidationError({"tagIds": f"names more than {MAX_TAG_IDS} tag ids; at most {MAX_TAG_IDS}"})
         if data.get("tagIds") is not None and not _TAG_IDS.fullmatch(data["tagIds"]):
             raise ValidationError({"tagIds": "must be comma-separated tag ids such as 1,2,3"})
         if (
@@ -308,12 +494,12 @@ class MaterialIdsQuery(MaterialAuthQuery):
 
 
 class MaterialEventsQuery(MaterialAuthQuery):
-    after = fields.Integer(
+    after = StrictInteger(
         load_default=0,
         validate=validate.Range(0, 2**63 - 1),
         metadata={"description": "Cursor: the last eventId the replica has applied."},
     )
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    limit = StrictInteger(load_default=100, validate=validate.Range(1, 1000))
 
 
 class MaterialItemOut(Schema):
@@ -392,9 +578,8 @@ def load_batch(schema: Schema, data: Any, *, what: str = "item", status: int = 4
 
 
 class CoverQuery(TokenAuthQuery):
-    size = fields.Integer(
+    size = StrictInteger(
         load_default=None,
-        strict=False,
         metadata={
             "description": "Side of the square cover in pixels, 1 to MEDIALIB_COVER_MAX_SIZE; "
             "without it the original image (a video's first frame)."

@@ -16,6 +16,16 @@ from ..state import get_state
 
 log = logging.getLogger("flask_medialib")
 
+# Every response of ours: browsers must not guess a type (an upload served as HTML would run).
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
+# Served files (uploads, originals, covers) are bytes from clients: nothing in them may run,
+# load anything or reach this origin, whatever a browser makes of them.
+FILE_CSP = ("Content-Security-Policy", "default-src 'none'; sandbox")
+# An error answered before the body was read drains at most this much of it, so a client
+# that is still sending sees the answer; a larger body is left to the server (which closes the connection).
+DRAIN_LIMIT = 1024 * 1024
+_DRAIN_CHUNK = 64 * 1024
+
 # SMH-style codes for werkzeug's own errors (413 from MAX_CONTENT_LENGTH, 405 ...).
 _WERKZEUG_CODES = {
     400: "InvalidParameter",
@@ -66,8 +76,29 @@ def redirect_to(token: str, cache_control: str) -> Response:
     return Response(status=302, headers={"Location": f"{base}{token}", "Cache-Control": cache_control})
 
 
-def install(bp: Blueprint, render: Callable[[int, str, str, dict[str, Any]], Response]) -> None:
-    """Request ids and error rendering on ``bp`` only: the host's own pages stay untouched."""
+def drain_body() -> None:
+    """Read what is left of the request body, if it is at most ``DRAIN_LIMIT`` bytes."""
+    length = request.content_length
+    if not length or length > DRAIN_LIMIT:
+        return
+    stream = request.stream
+    left = length
+    with contextlib.suppress(Exception):  # best effort: a client gone away is no error of ours
+        while left > 0 and (chunk := stream.read(min(_DRAIN_CHUNK, left))):
+            left -= len(chunk)
+
+
+def secure_headers(response: Response, *, files: bool = False) -> Response:
+    response.headers.setdefault(*NOSNIFF)
+    if files:
+        response.headers.setdefault(*FILE_CSP)
+    return response
+
+
+def install(
+    bp: Blueprint, render: Callable[[int, str, str, dict[str, Any]], Response], *, serves_files: bool = False
+) -> None:
+    """Request ids, security headers and error rendering on ``bp`` only: the host's own pages stay untouched."""
 
     @bp.before_request
     def _refuse_nul() -> None:
@@ -79,14 +110,13 @@ def install(bp: Blueprint, render: Callable[[int, str, str, dict[str, Any]], Res
     @bp.after_request
     def _add_request_id(response: Response) -> Response:
         response.headers["X-Request-Id"] = request_id()
-        return response
+        return secure_headers(response, files=serves_files)
 
     def _handle(exc: Exception) -> Response:
-        # The body of a request that failed early may be unread; drain it so the
-        # client sees our answer instead of a reset connection.
-        if request.content_length and request.content_length < 64 * 1024 * 1024:
-            with contextlib.suppress(Exception):  # best effort only
-                request.stream.read()
+        # The body of a request that failed early may be unread; a small one is drained so
+        # the client sees our answer instead of a reset connection. A large one is not: an
+        # error must not cost a worker the time to read 64 MiB.
+        drain_body()
         status, code, message, extra = error_parts(exc)
         response = render(status, code, message, extra)
         response.status_code = status
@@ -99,9 +129,13 @@ def smh_error(status: int, code: str, message: str, extra: dict[str, Any]) -> Re
     return jsonify({"code": code, "message": message, "requestId": request_id(), **extra})
 
 
+# Blueprints whose responses are stored bytes of clients (see FILE_CSP).
+FILE_BLUEPRINTS = frozenset({"medialib_files"})
+
+
 def smh_blueprint(name: str, import_name: str) -> Blueprint:
     bp = Blueprint(name, import_name)
-    install(bp, smh_error)
+    install(bp, smh_error, serves_files=name in FILE_BLUEPRINTS)
     return bp
 
 
@@ -137,4 +171,4 @@ def install_unrouted(app: Flask, prefix: str, renderers: list[tuple[str, Render]
             response = render(404, "RouteNotFound", message, {})
             response.status_code = 404
         response.headers["X-Request-Id"] = request_id()
-        return response
+        return secure_headers(response)

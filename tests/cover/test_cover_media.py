@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from urllib.parse import urlsplit
 
 import pytest
 from cover_helpers import (
@@ -157,7 +158,7 @@ def media_server():
 def test_url_only_media_is_fetched_when_its_host_is_allowed(client, album, media_server):
     _, space, alb = album
     url, body, handler = media_server
-    get_state().config["MEDIALIB_FETCH_ALLOWED_HOSTS"] = ["127.0.0.1"]
+    get_state().config["MEDIALIB_FETCH_ALLOWED_HOSTS"] = [urlsplit(url).netloc]  # host:port
     insert_media(space, alb, kind=IMAGE, url=url, at=at(1))
     image, _, _ = fetch_cover(client, cover_path("lib", size=20))
     assert image.size == (20, 20) and close_to(mean_color(image), GREEN)

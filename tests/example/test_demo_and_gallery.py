@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from example_app import create_app
-from example_app.demo import ALBUMS, PRIVATE_LIBRARY
+from example_app.demo import ALBUMS, DEMO_LIBRARY, PRIVATE_LIBRARY
 from flask_medialib import get_state
 from flask_medialib.models import Library, Media
 
@@ -90,3 +90,12 @@ def test_gallery_refuses_a_private_library(tmp_path: Path) -> None:
         assert app.test_client().get("/gallery/").status_code == 404
     finally:
         dispose(app)
+
+
+def test_home_page_lists_public_libraries_only(example) -> None:
+    with example.app_context():
+        libraries = get_state(example).session.execute(select(Library.id, Library.public_read)).all()
+    assert (PRIVATE_LIBRARY, False) in libraries and (DEMO_LIBRARY, True) in libraries  # both exist
+    page = example.test_client().get("/").get_data(as_text=True)
+    assert f"<code>{DEMO_LIBRARY}</code>" in page
+    assert PRIVATE_LIBRARY not in page

@@ -140,7 +140,9 @@ def test_fetching_is_off_by_default_and_other_schemes_are_refused(app, tmp_path,
         (f"http://127.0.0.1:{origin.port}/photo.jpg", ["cdn.example.com"]),
         ("file:///etc/passwd", ["*"]),
         ("gopher://127.0.0.1:70/", ["*"]),
-        (f"ftp://127.0.0.1:{origin.port}/photo.jpg", ["127.0.0.1"]),
+        (f"ftp://127.0.0.1:{origin.port}/photo.jpg", [f"127.0.0.1:{origin.port}"]),
+        (f"http://127.0.0.1:{origin.port}/photo.jpg", ["127.0.0.1"]),  # a named host at another port
+        (f"http://127.0.0.1:{origin.port}/photo.jpg", ["*:*"]),  # a wildcard of any port: still not loopback
     ]:
         with pytest.raises(MediaError):
             _fetch(app, url, tmp_path, allowed)
@@ -149,7 +151,7 @@ def test_fetching_is_off_by_default_and_other_schemes_are_refused(app, tmp_path,
 
 def test_an_exactly_named_host_is_fetched(app, tmp_path, origin: Origin) -> None:
     # The control: an operator who names 127.0.0.1 exactly gets it, so the refusals above are real.
-    assert _fetch(app, f"http://127.0.0.1:{origin.port}/photo.jpg", tmp_path, ["127.0.0.1"]) == JPEG
+    assert _fetch(app, f"http://127.0.0.1:{origin.port}/photo.jpg", tmp_path, [f"127.0.0.1:{origin.port}"]) == JPEG
     assert origin.hits == ["/photo.jpg"]
 
 
@@ -162,18 +164,23 @@ def test_redirects_to_other_hosts_are_refused(app, tmp_path, origin: Origin) -> 
         "http://169.254.169.254/latest/meta-data/",
         "http://10.0.0.1/photo.jpg",
         "file:///etc/passwd",
+        "http://127.0.0.1/photo.jpg",  # the same host, another port (allowed on its own)
+        f"http://127.0.0.1:{origin.port + 1}/photo.jpg",
     ]
     for target in targets:
         origin.hits.clear()
         with pytest.raises(MediaError):
-            _fetch(app, f"{here}/to?url={target}", tmp_path, ["127.0.0.1"])
+            _fetch(app, f"{here}/to?url={target}", tmp_path, [f"127.0.0.1:{origin.port}", "127.0.0.1"])
         assert origin.hits == [f"/to?url={target}"], "the redirect target must never be requested"
         assert not (tmp_path / "fetched").exists()
     # A redirect loop on the allowed host ends too.
     origin.hits.clear()
     with pytest.raises(MediaError):
         _fetch(
-            app, f"{here}/to?url={here}/to?url={here}/to?url={here}/to?url={here}/photo.jpg", tmp_path, ["127.0.0.1"]
+            app,
+            f"{here}/to?url={here}/to?url={here}/to?url={here}/to?url={here}/photo.jpg",
+            tmp_path,
+            [f"127.0.0.1:{origin.port}"],
         )
     assert len(origin.hits) <= fetch.MAX_REDIRECTS + 1
 
@@ -204,7 +211,7 @@ def test_wildcard_name_resolving_to_loopback_is_refused_end_to_end(app, client, 
 
 def test_an_exactly_named_host_gives_a_cover_end_to_end(app, client, make_lib, issue, origin) -> None:
     """The control of the test above: the same material path on an exactly named host is fetched."""
-    app.config["MEDIALIB_FETCH_ALLOWED_HOSTS"] = ["127.0.0.1"]
+    app.config["MEDIALIB_FETCH_ALLOWED_HOSTS"] = [f"127.0.0.1:{origin.port}"]
     make_lib("corp", multi_tenant=True, album_based=False, spaces=("acme",))
     token = issue("corp", space="acme", grants="material_write")
     item = {"name": "ok", "bizType": 2, "type": 1, "path": f"http://127.0.0.1:{origin.port}/photo.jpg"}

@@ -139,6 +139,7 @@ class MediaServer:
 
         self.files = files
         self.hosts: list[str] = []
+        self.redirects: dict[str, str] = {}  # more redirects a test adds: path -> Location
         self.release = threading.Event()
         server_ref = self
 
@@ -155,6 +156,7 @@ class MediaServer:
                     "/other": f"http://localhost:{port}/img.jpg",
                     "/loop": "/loop",
                     "/no-location": None,
+                    **server_ref.redirects,
                 }
                 if path in redirects:
                     self.send_response(302)
@@ -170,6 +172,14 @@ class MediaServer:
                         chunk = b"x" * 4096
                         self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                     self.wfile.write(b"0\r\n\r\n")
+                elif path == "/odd-length":
+                    # A Content-Length that str.isdigit() accepts and int() refuses; the body ends at close.
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1\u00b3")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(b"odd bytes")
+                    self.close_connection = True
                 elif path == "/hang":
                     server_ref.release.wait(30)
                 elif path in server_ref.files:

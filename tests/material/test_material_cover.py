@@ -81,6 +81,6 @@ def origin() -> Iterator[MediaServer]:
 
 
 def test_cover_of_a_url_material_is_fetched_from_an_allowed_host(app, client, api, corp, origin):
-    app.config["MEDIALIB_FETCH_ALLOWED_HOSTS"] = ["127.0.0.1"]
+    app.config["MEDIALIB_FETCH_ALLOWED_HOSTS"] = [f"127.0.0.1:{origin.port}"]
     assert_envelope(api.add([item(path=f"{origin.base}/green.jpg", createTime="2024-01-01 00:00:00")]), 200)
     assert close_to(cover_color(client, corp, size=8), GREEN)
