@@ -56,10 +56,18 @@ def now() -> float:
 
 
 def sign(
-    rendition: str, media_id: int, version: int, size: int = 0, *, public: bool | None = None, space_pk: int = 0
+    rendition: str,
+    media_id: int,
+    version: int,
+    size: int = 0,
+    *,
+    public: bool | None = None,
+    space_pk: int = 0,
+    ttl: int | None = None,
 ) -> str:
-    """``public``/``space_pk`` (covers) go into the payload only when given."""
-    ttl = get_state().config["MEDIALIB_SIGNED_URL_TTL"]
+    """``public``/``space_pk`` (covers) go into the payload only when given; ``ttl`` (SMH's
+    ``period``) overrides ``MEDIALIB_SIGNED_URL_TTL``."""
+    ttl = ttl or get_state().config["MEDIALIB_SIGNED_URL_TTL"]
     window = max(ttl // 10, 1)
     expires = int(math.ceil((now() + ttl) / window) * window)
     payload: list[object] = [rendition, media_id, version, size, expires]
