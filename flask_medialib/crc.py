@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import crcmod  # type: ignore[import-untyped]
+import crcmod
 
 _CHUNK = 1024 * 1024
 # crcmod takes the polynomial with its x^64 term; ``initCrc=0`` with ``rev`` and the xor is XZ's all-ones start.

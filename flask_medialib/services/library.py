@@ -437,10 +437,10 @@ def list_directory(
         dir_count = session.execute(select(func.count()).where(Album.space_pk == space.pk)).scalar_one()
         if only == "file":
             return Listing([], [], 0, dir_count, 0)
-        key = _ALBUM_ORDER.get(order_by or "name", Album.name)
-        order = [key.desc(), Album.pk.desc()] if descending else [key, Album.pk]
-        stmt = select(Album).where(Album.space_pk == space.pk).order_by(*order).offset(offset).limit(limit)
-        return Listing(list(session.execute(stmt).scalars()), [], dir_count, dir_count, 0)
+        album_key = _ALBUM_ORDER.get(order_by or "name", Album.name)
+        album_order = [album_key.desc(), Album.pk.desc()] if descending else [album_key, Album.pk]
+        albums = select(Album).where(Album.space_pk == space.pk).order_by(*album_order).offset(offset).limit(limit)
+        return Listing(list(session.execute(albums).scalars()), [], dir_count, dir_count, 0)
     where = folder(library, space, album_name)
     scope = (Media.space_pk == space.pk, Media.folder_pk == where.folder_pk, Media.file_name.is_not(None))
     file_count = session.execute(select(func.count()).select_from(Media).where(*scope)).scalar_one()

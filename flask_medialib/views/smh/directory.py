@@ -22,6 +22,7 @@ _STRATEGIES = (lib.ASK, lib.RENAME)
 _FILTERS = {"onlyDir": "dir", "onlyFile": "file"}
 
 
+@bp.route("/directory/<library_id>/<space_id>/", methods=["PUT"], strict_slashes=False)
 @bp.route("/directory/<library_id>/<space_id>/<medialib_path:path>", methods=["PUT"])
 @doc(
     summary="Create an album; with the body {from}, rename the album `from` to this one",
@@ -31,7 +32,7 @@ _FILTERS = {"onlyDir": "dir", "onlyFile": "file"}
     responses={201: schemas.AlbumCreated, 200: schemas.AlbumCreated, 204: None},
     errors=(400, 403, 404, 409),
 )
-def put_directory(library_id: str, space_id: str, path: str) -> tuple[Response | str, int]:
+def put_directory(library_id: str, space_id: str, path: str = "") -> tuple[Response | str, int]:
     library, space = lib.resolve(library_id, space_id)
     args = schemas.load(schemas.CreateDirectoryQuery(), request.args)
     strategy = args["conflict_resolution_strategy"]
@@ -113,6 +114,7 @@ def _marker(marker: str | None) -> int:
     return int(marker)
 
 
+@bp.route("/directory/<library_id>/<space_id>/", methods=["DELETE"], strict_slashes=False)
 @bp.route("/directory/<library_id>/<space_id>/<medialib_path:path>", methods=["DELETE"])
 @doc(
     summary="Delete an album and its media",
@@ -121,7 +123,7 @@ def _marker(marker: str | None) -> int:
     responses={204: None},
     errors=(400, 403, 404),
 )
-def delete_directory(library_id: str, space_id: str, path: str) -> tuple[str, int]:
+def delete_directory(library_id: str, space_id: str, path: str = "") -> tuple[str, int]:
     library, space = lib.resolve(library_id, space_id)
     album_name = lib.directory_path(library, path)
     if album_name is None:
