@@ -121,6 +121,21 @@ def create_space(
     return space
 
 
+def new_space_id(library: Library, space_id: str | None, bound: frozenset[int] | None) -> str | None:
+    """The id a create-space call asks for; None lets the server pick one.
+
+    The SDKs' clients fill ``space_id`` with their default space on every call,
+    so a create through a client bound to space ``s`` sends ``space_id=s`` (the
+    JS SDK's own space-api test does). An existing space the token is bound to
+    is that default, not a wish for a duplicate: the server picks the id.
+    """
+    if space_id is None or bound is None:
+        return space_id
+    stmt = select(Space.pk).where(Space.library_id == library.id, Space.space_id == space_id)
+    pk = get_state().session.execute(stmt).scalar_one_or_none()
+    return None if pk is not None and pk in bound else space_id
+
+
 def list_spaces(library: Library) -> list[Space]:
     stmt = select(Space).where(Space.library_id == library.id).order_by(Space.created_at, Space.pk)
     return list(get_state().session.execute(stmt).scalars())

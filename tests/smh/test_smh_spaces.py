@@ -33,7 +33,8 @@ def test_the_sdk_space_api_flow(client, make_lib) -> None:
         "allowVideoExtname": [".mp4"],
         "recognizeSensitiveContent": False,
     }
-    created = create_space(client, helper, body)
+    # The SDK's client adds its default space_id ("home") to every call, this one included.
+    created = create_space(client, helper, body, space_id="home")
     assert created.status_code == 201
     space_id = created.json["spaceId"]
     own = client.get(f"{API}/token" + qs(library_id="lib1", library_secret=made.secret, space_id=space_id,

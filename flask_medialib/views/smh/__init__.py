@@ -13,6 +13,7 @@ from werkzeug.routing import PathConverter
 
 from ... import auth, schemas
 from ...auth import Identity
+from ...errors import HTTPError
 from ...models import Library, Space
 from ..common import access_token, smh_blueprint
 
@@ -45,10 +46,10 @@ def json_body(schema: schemas.Schema) -> dict[str, Any]:
     data = request.get_json(silent=True)
     if data is None:
         if request.get_data():
-            raise schemas.HTTPError("the body must be JSON", status=400, code="BadRequest")
+            raise HTTPError("the body must be JSON", status=400, code="BadRequest")
         data = {}
     if not isinstance(data, dict):
-        raise schemas.HTTPError("the body must be a JSON object", status=400, code="BadRequest")
+        raise HTTPError("the body must be a JSON object", status=400, code="BadRequest")
     return schemas.load(schema, data)
 
 

@@ -27,7 +27,9 @@ def create_space(library_id: str) -> tuple[Response, int]:
     body = json_body(schemas.CreateSpaceBody())
     identity = authorize(library, None, auth.CREATE_SPACE)
     public = body["isPublicRead"] or bool(args["public_read"])
-    space = lib.create_space(library, args["space_id"], public_read=public, created_by=identity.user_id)
+    bound = identity.token.space_pks if identity.token is not None else None
+    space_id = lib.new_space_id(library, args["space_id"], bound)
+    space = lib.create_space(library, space_id, public_read=public, created_by=identity.user_id)
     return jsonify(spaceId=space.space_id), 201
 
 
