@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from .errors import HTTPError, bad_request, forbidden
+from .errors import HTTPError, bad_request, forbidden, not_found
 from .models import AccessToken, Library, Space
 from .state import get_state
 
@@ -197,6 +197,13 @@ def authorize(
     return Identity(row, acting_user, grants)
 
 
+def authorize_secret(library: Library, secret: str, *, user_id: str | None = None) -> Identity:
+    """SMH's other credential: the library secret acts as an admin token without a user."""
+    if not check_secret(library, secret):
+        raise not_found("library_id or library_secret is wrong", "WrongLibraryIdOrSecret")
+    return Identity(None, user_id, frozenset({"admin"}))
+
+
 def _slide(row: AccessToken) -> None:
     """Sliding expiry: every use grants ``period`` again (SMH).
 
@@ -271,6 +278,7 @@ __all__ = [
     "HTTPError",
     "Identity",
     "authorize",
+    "authorize_secret",
     "check_secret",
     "digest",
     "issue_token",

@@ -62,6 +62,12 @@ class TokenAuthQuery(QuerySchema):
     )
 
 
+class SmhAuthQuery(TokenAuthQuery):
+    library_secret = fields.String(
+        load_default=None, metadata={"description": "SMH's alternative credential: acts as an admin token."}
+    )
+
+
 # -- SMH tokens -----------------------------------------------------------------
 
 
@@ -99,7 +105,7 @@ class DeleteUserTokensQuery(QuerySchema):
 # -- SMH spaces -----------------------------------------------------------------
 
 
-class CreateSpaceQuery(TokenAuthQuery):
+class CreateSpaceQuery(SmhAuthQuery):
     space_id = fields.String(load_default=None)
     public_read = fields.Boolean(
         load_default=None, metadata={"description": "Extension: same as the body's isPublicRead."}
@@ -122,7 +128,7 @@ class CreateSpaceBody(Schema):
     spaceTag = fields.Raw(load_default=None)
 
 
-class SpaceListQuery(TokenAuthQuery):
+class SpaceListQuery(SmhAuthQuery):
     marker = fields.String(load_default=None)
     limit = fields.Integer(load_default=20, strict=False, validate=validate.Range(1, 1000))
     ordered = _flag("Sort by spaceId (enables prefix and start_name).")
@@ -130,7 +136,7 @@ class SpaceListQuery(TokenAuthQuery):
     start_name = fields.String(load_default=None, metadata={"description": "List the spaces after this id."})
 
 
-class DeleteSpaceQuery(TokenAuthQuery):
+class DeleteSpaceQuery(SmhAuthQuery):
     force = _flag("Delete a space that is not empty.")
 
 
@@ -153,7 +159,7 @@ class SpaceCreated(Schema):
 # -- SMH directories (albums) -----------------------------------------------------
 
 
-class CreateDirectoryQuery(TokenAuthQuery):
+class CreateDirectoryQuery(SmhAuthQuery):
     conflict_resolution_strategy = fields.String(load_default="ask", metadata={"description": "ask or rename"})
     with_inode = _flag("Accepted; inodes are not reported.")
 
@@ -171,7 +177,7 @@ class DirectoryBody(Schema):
     localModificationTime = fields.String(load_default=None)
 
 
-class ListDirectoryQuery(TokenAuthQuery):
+class ListDirectoryQuery(SmhAuthQuery):
     by_marker = _flag("Marker paging (limit, marker, nextMarker).", data_key="by-marker")
     by_page = _flag("Page paging (page, page_size, totalNum).", data_key="by-page")
     marker = fields.String(load_default=None)
@@ -215,7 +221,7 @@ class AlbumCreated(Schema):
 # -- SMH files --------------------------------------------------------------------
 
 
-class FileQuery(TokenAuthQuery):
+class FileQuery(SmhAuthQuery):
     info = _flag("Answer the file's information as JSON instead of a 302.")
     preview = _flag("302 to a preview image (face-aware square crop with size).")
     period = fields.Integer(
@@ -230,7 +236,7 @@ class FileQuery(TokenAuthQuery):
     frame_number = fields.Integer(load_default=None, strict=False, validate=validate.Range(1, 100_000))
 
 
-class DeleteFileQuery(TokenAuthQuery):
+class DeleteFileQuery(SmhAuthQuery):
     permanent = _flag("Accepted: there is no recycle bin, every delete is permanent.")
 
 

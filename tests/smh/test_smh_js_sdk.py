@@ -18,8 +18,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from foundation_helpers import jpeg_bytes
+from PIL import Image
 
 from flask_medialib import get_state
 from flask_medialib.services import library as lib
@@ -69,9 +71,12 @@ def test_the_official_js_sdk_flow(served: tuple[str, str], tmp_path: Path) -> No
     base, secret = served
     photo = tmp_path / "p.jpg"
     photo.write_bytes(jpeg_bytes(80, 60))
+    big = tmp_path / "big.jpg"  # noise compresses badly: over 1 MB, so the Downloader asks in Range parts
+    noise = np.random.default_rng(7).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(big, "JPEG", quality=95)
     result = subprocess.run(
         [str(NODE), str(SCRIPT), os.path.abspath(BUNDLE), base, "sdk", secret],
-        env={**os.environ, "SMH_PHOTO": str(photo)},
+        env={**os.environ, "SMH_PHOTO": str(photo), "SMH_BIG": str(big)},
         capture_output=True,
         text=True,
         timeout=120,

@@ -196,3 +196,17 @@ def test_tokens_keep_client_and_session(app, make_lib) -> None:
     make_lib()
     _, row = auth.issue_token(lib.get_library("lib1"), user_id="u", client_id="c", session_id="s")
     assert (row.client_id, row.session_id) == ("c", "s")
+
+
+def test_library_secret_is_the_alternative_credential(client, make_lib) -> None:
+    made = make_lib(album_based=True)
+    created = client.put(dir_url("lib1", "-", "a", library_secret=made.secret))
+    assert created.status_code == 201
+    uploaded = client.put(file_url("lib1", "-", "a/p.png", library_secret=made.secret, user_id="bob"), data=png_bytes())
+    assert uploaded.status_code == 201
+    assert client.get(file_url("lib1", "-", "a/p.png", "info", library_secret=made.secret)).status_code == 200
+    wrong = client.get(dir_url("lib1", "-", "a", library_secret="nope"))
+    assert (wrong.status_code, wrong.json["code"]) == (404, "WrongLibraryIdOrSecret")
+    other = make_lib("lib2")
+    foreign = client.get(dir_url("lib1", "-", "a", library_secret=other.secret))
+    assert (foreign.status_code, foreign.json["code"]) == (404, "WrongLibraryIdOrSecret")

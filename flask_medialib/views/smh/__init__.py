@@ -31,12 +31,16 @@ def _register_converter(setup: Any) -> None:
     setup.app.url_map.converters.setdefault("medialib_path", FilePathConverter)
 
 
-_AUTH_QUERY = schemas.TokenAuthQuery()
+_AUTH_QUERY = schemas.SmhAuthQuery()
 
 
 def authorize(library: Library, space: Space | None, need: str | tuple[str, ...] | None = None) -> Identity:
+    """The caller's identity: an access token, else the library secret (SMH's alternative credential)."""
     args = schemas.load(_AUTH_QUERY, request.args)
-    return auth.authorize(library, space, access_token(), need=need, user_id=args["user_id"])
+    token, secret = access_token(), args["library_secret"]
+    if not token and secret:
+        return auth.authorize_secret(library, secret, user_id=args["user_id"])
+    return auth.authorize(library, space, token, need=need, user_id=args["user_id"])
 
 
 def json_body(schema: schemas.Schema) -> dict[str, Any]:

@@ -24,7 +24,7 @@ _META_MAX = 2048  # bytes of all metadata names and values together
 @doc(
     summary="Upload an image or video, the request body being the file (extension; x-smh-meta-* headers kept)",
     tag="files",
-    query=schemas.TokenAuthQuery,
+    query=schemas.SmhAuthQuery,
     body="binary",
     body_type="application/octet-stream",
     responses={201: schemas.FileInfo},

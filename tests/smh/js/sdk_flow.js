@@ -84,6 +84,18 @@ async function main() {
   const download = await client.file.downloadFile({ filePath: 'holiday/p.jpg' }, { responseType: 'arraybuffer' });
   assert.ok(Buffer.from(download.data).equals(photo), 'download follows the 302 to the bytes');
 
+  // The Downloader: info=1&purpose=download, then cosUrl, checked against size and crc64; a file above
+  // partFileSize (MB) comes in Range parts.
+  const whole = await client.createDownloadTask({ filePath: 'holiday/p.jpg' }).startAndGetBlob();
+  assert.ok(Buffer.from(await whole.arrayBuffer()).equals(photo), 'Downloader gets the bytes');
+  const big = require('fs').readFileSync(process.env.SMH_BIG);
+  assert.ok(big.length > 1024 * 1024);
+  await axios.put(`${basePath}/api/v1/file/${libraryId}/home/${encodeURIComponent('holiday/big.jpg')}`, big,
+    { params: { access_token: issued.accessToken } });
+  const parts = await client.createDownloadTask({ filePath: 'holiday/big.jpg', partFileSize: 1, chunkSize: 1 }).startAndGetBlob();
+  assert.ok(Buffer.from(await parts.arrayBuffer()).equals(big), 'Downloader gets the bytes in Range parts');
+  await client.file.deleteFile({ filePath: 'holiday/big.jpg' });
+
   // Tokens: renew, refresh on 403 InvalidAccessToken, delete by user, delete one.
   const { data: renewedToken } = await tokens.token.renewToken({ libraryId, accessToken: issued.accessToken });
   assert.strictEqual(renewedToken.expiresIn, 3600);
