@@ -154,3 +154,40 @@ def test_too_much_metadata_is_refused(app: Flask, client, make_lib) -> None:
     answer = client.put(file_url("lib1", "-", "x.png", access_token=made.admin), data=png_bytes(), headers=headers)
     assert (answer.status_code, answer.json["code"]) == (400, "ParamInvalid")
     assert get_state(app).session.query(Media).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "want"),
+    [
+        ({"scale": 50}, (30, 20)),
+        ({"width_size": 15}, (15, 10)),  # the other side keeps the ratio
+        ({"height_size": 10}, (15, 10)),
+        ({"width_size": 30, "height_size": 5}, (8, 5)),  # both: fits inside them
+        ({"scale": 100}, (60, 40)),  # never larger than the original: the original
+        ({"width_size": 600}, (60, 40)),
+    ],
+)
+def test_preview_scale_and_sides_keep_the_ratio(client, stored, query: dict, want: tuple[int, int]) -> None:
+    token, _ = stored
+    answer = client.get(file_url("lib1", "-", "a/p.jpg", "preview", access_token=token, **query))
+    assert answer.status_code == 302
+    with client.get(answer.headers["Location"]) as got:
+        assert got.status_code == 200 and got.mimetype.startswith("image/")
+        assert Image.open(io.BytesIO(got.data)).size == want
+
+
+def test_size_wins_over_scale(client, stored) -> None:
+    token, _ = stored
+    answer = client.get(file_url("lib1", "-", "a/p.jpg", "preview=1", size=16, scale=50, access_token=token))
+    with client.get(answer.headers["Location"]) as got:
+        assert Image.open(io.BytesIO(got.data)).size == (16, 16)
+
+
+def test_preview_url_of_a_replaced_or_deleted_file_is_404(client, stored) -> None:
+    token, _ = stored
+    location = client.get(file_url("lib1", "-", "a/p.jpg", "preview", scale=50, access_token=token)).headers["Location"]
+    assert client.delete(file_url("lib1", "-", "a/p.jpg", access_token=token)).status_code == 204
+    with client.get(location) as gone:
+        assert (gone.status_code, gone.json["code"]) == (404, "FileNotFound")
+    with client.get(location[:-2] + "xx") as forged:
+        assert (forged.status_code, forged.json["code"]) == (403, "InvalidSignature")

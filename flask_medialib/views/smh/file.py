@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, jsonify, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from ... import auth, schemas, signing
-from ...errors import bad_request
+from ...errors import bad_request, forbidden
 from ...models import VISUAL_KINDS, Library, Media, Space
-from ...services import covers
+from ...services import covers, previews
 from ...services import library as lib
 from ...state import get_state
 from ..apidoc import doc
@@ -17,6 +19,7 @@ from ..common import redirect_to
 from . import authorize, bp, render
 
 _META_PREFIX = "x-smh-meta-"
+_PREVIEW = "p"  # the signed rendition of a scaled preview, served by ``preview`` below
 _META_MAX = 2048  # bytes of all metadata names and values together
 
 
@@ -71,24 +74,60 @@ def get_file(library_id: str, space_id: str, path: str) -> BaseResponse:
         info["cosUrl"] = url_for("medialib_files.serve", token=token, _external=True)
         return jsonify(info)
     if args["preview"]:
-        return _preview(library, space, media, args["size"])
+        return _preview(library, space, media, args)
     response = redirect_to(signing.sign(signing.ORIGINAL, media.id, media.version), "private, max-age=60")
     response.headers.update(render.file_headers(media))
     return response
 
 
-def _preview(library: Library, space: Space, media: Media, size: int | None) -> BaseResponse:
-    """The cover engine's image of one file: a face-aware ``size`` square, else the original (a
-    video's first frame); a file it cannot show redirects to its download, as SMH does."""
+def _preview(library: Library, space: Space, media: Media, args: dict[str, Any]) -> BaseResponse:
+    """The cover engine's face-aware ``size`` square; else ``scale``/``width_size``/``height_size``
+    (the whole picture, ratio kept); else the original (a video's first frame). A file that cannot
+    be shown redirects to its download, as SMH does."""
+    size = args["size"]
     top = get_state().config["MEDIALIB_COVER_MAX_SIZE"]
     if size is not None and size > top:
         raise bad_request(f"size must be an integer from 1 to {top}, not {size}")
     public = library.public_read or space.public_read
-    if media.kind in VISUAL_KINDS and covers.ensure_cover(media, size or 0):
-        token = signing.sign(signing.COVER, media.id, media.version, size or 0, public=public, space_pk=space.pk)
-        return redirect_to(token, f"{'public' if public else 'private'}, max-age=60")
+    cache_control = f"{'public' if public else 'private'}, max-age=60"
+    if media.kind in VISUAL_KINDS:
+        box = None
+        if size is None:
+            box = previews.preview_box(media.width or 0, media.height or 0, scale=args["scale"],
+                                       width_size=args["width_size"], height_size=args["height_size"])  # fmt: skip
+        if box is not None:
+            token = signing.sign(_PREVIEW, media.id, media.version, previews.pack(box))
+            return Response(status=302, headers={"Location": url_for(".preview", token=token),
+                                                 "Cache-Control": cache_control})  # fmt: skip
+        if covers.ensure_cover(media, size or 0):
+            token = signing.sign(signing.COVER, media.id, media.version, size or 0, public=public, space_pk=space.pk)
+            return redirect_to(token, cache_control)
     response = redirect_to(signing.sign(signing.ORIGINAL, media.id, media.version), "private, max-age=60")
     response.headers.update(render.file_headers(media))
+    return response
+
+
+@bp.route("/preview/<token>", methods=["GET"])
+@doc(
+    summary="The bytes of a scaled preview (what ?preview&scale|width_size|height_size redirects to)",
+    tag="files",
+    responses={200: "image/*", 304: None},
+    errors=(403, 404),
+)
+def preview(token: str) -> Response:
+    ref = signing.verify(token)
+    if ref.rendition != _PREVIEW:
+        raise forbidden("this URL is not a preview URL", "InvalidSignature")
+    media = get_state().session.get(Media, ref.media_id)
+    if media is None or media.version != ref.version:
+        raise lib.not_found(
+            "the file behind this URL was changed or deleted; ask for the preview again", "FileNotFound"
+        )
+    data, mime = previews.rendered_preview(media, previews.unpack(ref.size))
+    response = Response(data, mimetype=mime)
+    response.set_etag(f"{ref.media_id}-{ref.version}-p{ref.size}")
+    response.headers["Cache-Control"] = f"private, max-age={max(int(ref.expires - signing.now()), 0)}, immutable"
+    response.make_conditional(request)
     return response
 
 
