@@ -20,14 +20,52 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
-from .errors import HTTPError, bad_request, forbidden, unauthorized
+from .errors import HTTPError, bad_request, forbidden, not_found
 from .models import AccessToken, Library, Space
 from .state import get_state
 
 log = logging.getLogger("flask_medialib")
 
-# SMH's grant names, plus ``material_write`` for the material API.
-GRANTS = frozenset({"admin", "upload_file", "delete_file", "create_directory", "delete_directory", "material_write"})
+# Every grant name SMH knows (JS SDK ``CreateTokenGrantEnum``), plus ``material_write`` for the
+# material API. Grants of features we do not have (recycle bin, symlinks) are accepted and unused.
+GRANTS = frozenset(
+    {
+        "admin",
+        "create_space",
+        "delete_space",
+        "space_admin",
+        "create_directory",
+        "delete_directory",
+        "delete_directory_permanent",
+        "move_directory",
+        "copy_directory",
+        "upload_file",
+        "upload_file_force",
+        "begin_upload",
+        "begin_upload_force",
+        "confirm_upload",
+        "create_symlink",
+        "create_symlink_force",
+        "delete_file",
+        "delete_file_permanent",
+        "move_file",
+        "move_file_force",
+        "copy_file",
+        "copy_file_force",
+        "delete_recycled",
+        "restore_recycled",
+        "material_write",
+    }
+)
+
+# The grants each SMH route asks for ("要求权限" in the JS SDK's apis/*.ts); ``admin`` always does.
+CREATE_SPACE = ("create_space",)
+DELETE_SPACE = ("delete_space",)
+CREATE_DIRECTORY = ("space_admin", "create_directory")
+MOVE_DIRECTORY = ("space_admin", "move_directory")
+DELETE_DIRECTORY = ("space_admin", "delete_directory", "delete_directory_permanent")
+UPLOAD_FILE = ("space_admin", "upload_file", "upload_file_force", "begin_upload", "begin_upload_force")
+DELETE_FILE = ("space_admin", "delete_file", "delete_file_permanent")
 
 
 def digest(value: str) -> str:
@@ -73,22 +111,30 @@ def issue_token(
     library: Library,
     *,
     space: Space | None = None,
+    spaces: Iterable[Space] = (),
     user_id: str | None = None,
+    client_id: str | None = None,
+    session_id: str | None = None,
     grants: frozenset[str] = frozenset(),
     ttl: int | None = None,
 ) -> tuple[str, AccessToken]:
+    """A new token (returned once; only its digest is stored) bound to ``space`` or ``spaces``, if any."""
     state = get_state()
     max_ttl = state.config["MEDIALIB_TOKEN_MAX_TTL"]
     ttl = state.config["MEDIALIB_TOKEN_TTL"] if ttl is None else ttl
     if ttl < 1 or ttl > max_ttl:
         raise bad_request(f"period must be between 1 and {max_ttl} seconds, not {ttl}")
+    bound = ([space] if space is not None else []) + [s for s in spaces if space is None or s.pk != space.pk]
     now = state.clock()
     token = new_secret()
     row = AccessToken(
         token_hash=digest(token),
         library_id=library.id,
-        space_pk=space.pk if space else None,
+        space_pk=bound[0].pk if bound else None,
+        space_list=",".join(str(s.pk) for s in bound) if len(bound) > 1 else None,
         user_id=user_id or None,
+        client_id=client_id or None,
+        session_id=session_id or None,
         grants=",".join(sorted(grants)),
         ttl=ttl,
         created_at=now,
@@ -124,28 +170,32 @@ def authorize(
     space: Space | None,
     token: str | None,
     *,
-    need: str | None = None,
+    need: str | tuple[str, ...] | None = None,
     user_id: str | None = None,
 ) -> Identity:
-    """Check that ``token`` may act on ``library``/``space`` with grant ``need``.
+    """Check that ``token`` may act on ``library``/``space`` with one of the grants ``need``.
 
-    ``need=None`` is a read. Public-read libraries and spaces take reads
-    without a token. ``user_id`` is honoured only for an admin token issued
-    without a user identity.
+    ``need=None`` is a read; ``admin`` satisfies every need. ``space=None`` is
+    a library-level call (create or list spaces): a token bound to spaces may
+    make it, as SMH's own SDK tests do. Public-read libraries and spaces take
+    reads without a token. ``user_id`` is honoured only for an admin token
+    issued without a user identity.
     """
     if not token:
         public = library.public_read or (space is not None and space.public_read)
         if need is None and public and not user_id:
             return Identity(None, None, frozenset())
-        raise unauthorized("an access_token is required for this request", "MissingAccessToken")
+        raise bad_request("an access_token is required for this request", "EmptyAccessToken")
     row = find_token(token)
     if row.library_id != library.id:
-        raise forbidden("the access token belongs to another library", "NoPermission")
-    if row.space_pk is not None and (space is None or row.space_pk != space.pk):
-        raise forbidden("the access token belongs to another space", "NoPermission")
+        raise forbidden("the access token belongs to another library", "AccessTokenNotMatchLibrary")
+    bound = row.space_pks
+    if space is not None and bound is not None and space.pk not in bound:
+        raise forbidden("the access token belongs to another space", "AccessTokenNotMatchSpace")
     grants = row.grant_set
-    if need is not None and need not in grants and "admin" not in grants:
-        raise forbidden(f"the access token lacks the grant {need!r}", "NoPermission")
+    wanted = (need,) if isinstance(need, str) else need
+    if wanted is not None and "admin" not in grants and not grants & set(wanted):
+        raise forbidden(f"the access token lacks a grant among {', '.join(('admin', *wanted))}", "NoPermission")
     acting_user = row.user_id
     if user_id:
         if "admin" not in grants or row.user_id is not None:
@@ -153,32 +203,44 @@ def authorize(
                 "user_id is accepted only with an admin token issued without a user identity", "NoPermission"
             )
         acting_user = user_id
-    _renew(row)
+    _slide(row)
     return Identity(row, acting_user, grants)
 
 
-def _renew(row: AccessToken) -> None:
-    # Sliding expiry, written only when half the lifetime is gone so reads rarely write.
+def authorize_secret(library: Library, secret: str, *, user_id: str | None = None) -> Identity:
+    """SMH's other credential: the library secret acts as an admin token without a user."""
+    if not check_secret(library, secret):
+        raise not_found("library_id or library_secret is wrong", "WrongLibraryIdOrSecret")
+    return Identity(None, user_id, frozenset({"admin"}))
+
+
+def _slide(row: AccessToken) -> None:
+    """Sliding expiry: every use grants ``period`` again (SMH).
+
+    Written only once the expiry lags ``now + period`` by more than a tenth of
+    the period (a minute at most), so a token used many times a second does
+    not write on every request.
+    """
     state = get_state()
     now = state.clock()
-    if row.expires_at - now >= dt.timedelta(seconds=row.ttl / 2):
+    fresh = now + dt.timedelta(seconds=row.ttl)
+    if fresh - row.expires_at <= dt.timedelta(seconds=min(row.ttl / 10, 60)):
         return
-    expires = now + dt.timedelta(seconds=row.ttl)
     engine = state.db.engine
     if isinstance(engine.pool, (StaticPool, SingletonThreadPool)):
         # One shared connection (in-memory SQLite): its commit would be the caller's, so
         # leave the new expiry to the caller's unit of work.
-        row.expires_at = expires
+        row.expires_at = fresh
         return
     # In a transaction of its own: the caller's unit of work is the caller's to commit.
     try:
         with engine.connect() as conn:
-            _write_expiry(conn, row.pk, expires)
+            _write_expiry(conn, row.pk, fresh)
     except OperationalError as exc:
         # Busy (the caller's own transaction holds SQLite's write lock, say): the next use tries again.
         log.info("token renewal deferred: %s", exc.orig)
         return
-    set_committed_value(row, "expires_at", expires)  # what the database holds now; not a change to flush
+    set_committed_value(row, "expires_at", fresh)  # what the database holds now; not a change to flush
 
 
 #: How long a renewal waits for a lock before it leaves the renewal to the next use.
@@ -202,21 +264,70 @@ def _write_expiry(conn: Connection, pk: int, expires: dt.datetime) -> None:
             conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(before or 0)}")
 
 
+def renew(library: Library, token: str) -> AccessToken:
+    """SMH's renew: a live token gets its original period again from now."""
+    state = get_state()
+    row = find_token(token)
+    if row.library_id != library.id:
+        raise forbidden("the access token belongs to another library", "AccessTokenNotMatchLibrary")
+    row.expires_at = state.clock() + dt.timedelta(seconds=row.ttl)
+    state.session.commit()
+    return row
+
+
 def revoke(library: Library, token: str) -> None:
     state = get_state()
     row = state.session.execute(select(AccessToken).where(AccessToken.token_hash == digest(token))).scalar_one_or_none()
     if row is None or row.library_id != library.id:
         raise forbidden("no such access token in this library", "InvalidAccessToken")
-    if row.revoked_at is None:
-        row.revoked_at = state.clock()
+    _revoke_rows([row])
+
+
+def revoke_user(
+    library: Library, user_id: str, *, client_ids: Iterable[str] = (), session_ids: Iterable[str] = ()
+) -> int:
+    """Revoke the live tokens of ``user_id`` (only those of the given clients/sessions, when given)."""
+    state = get_state()
+    stmt = select(AccessToken).where(
+        AccessToken.library_id == library.id, AccessToken.user_id == user_id, AccessToken.revoked_at.is_(None)
+    )
+    client_ids, session_ids = list(client_ids), list(session_ids)
+    if client_ids:
+        stmt = stmt.where(AccessToken.client_id.in_(client_ids))
+    if session_ids:
+        stmt = stmt.where(AccessToken.session_id.in_(session_ids))
+    rows = list(state.session.execute(stmt).scalars())
+    _revoke_rows(rows)
+    return len(rows)
+
+
+def _revoke_rows(rows: list[AccessToken]) -> None:
+    state = get_state()
+    now = state.clock()
+    for row in rows:
+        if row.revoked_at is None:
+            row.revoked_at = now
     state.session.commit()
-    # Answers memoised for this token (covers) check this mark in the same cache
+    # Answers memoised for a token (covers) check this mark in the same cache
     # round trip, so a revocation holds at once; memos live at most a minute.
-    state.cache.set(revoked_key(row.token_hash), True, timeout=120)
+    for row in rows:
+        state.cache.set(revoked_key(row.token_hash), True, timeout=120)
 
 
 def revoked_key(token_hash: str) -> str:
     return f"token:revoked:{token_hash}"
 
 
-__all__ = ["GRANTS", "HTTPError", "Identity", "authorize", "check_secret", "digest", "issue_token", "revoke"]
+__all__ = [
+    "GRANTS",
+    "HTTPError",
+    "Identity",
+    "authorize",
+    "authorize_secret",
+    "check_secret",
+    "digest",
+    "issue_token",
+    "renew",
+    "revoke",
+    "revoke_user",
+]

@@ -6,6 +6,11 @@ carries no HTTP meaning and is raised by :mod:`flask_medialib.imaging`.
 view can simply raise it; the blueprints render it as SMH-shaped JSON
 (``{code, message, requestId}``) or, for the material API, as the envelope
 ``{success, code, msg, obj, map, list}``.
+
+Codes and statuses are SMH's wherever SMH has one (``EmptyAccessToken`` 400,
+``InvalidAccessToken`` 403, ``WrongLibraryIdOrSecret`` 404, ``ParamInvalid``
+400 ...). :data:`OWN_CODES` lists the codes of our own, for cases SMH has no
+code for; the README documents them.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ class HTTPError(MediaLibError, HTTPException):
         return str(self.description)
 
 
-def bad_request(message: str, code: str = "InvalidParameter") -> HTTPError:
+def bad_request(message: str, code: str = "ParamInvalid") -> HTTPError:
     return HTTPError(message, status=400, code=code)
 
 
@@ -73,3 +78,19 @@ def not_found(message: str, code: str) -> HTTPError:
 
 def conflict(message: str, code: str) -> HTTPError:
     return HTTPError(message, status=409, code=code)
+
+
+#: Codes flask-medialib answers where SMH has none, with their status and meaning.
+OWN_CODES: dict[str, tuple[int, str]] = {
+    "EmptyFile": (400, "a raw-body upload with no bytes"),
+    "SpaceAlreadyExists": (409, "space_id names an existing space"),
+    "MethodNotAllowed": (405, "the route exists, the method does not"),
+    "NoCoverMedia": (404, "the album or space has no image or video that can be a cover"),
+    "CoverNotSupportedInRootDirectory": (400, "an album-based library's cover needs an album"),
+    "AlbumNotSupported": (400, "the cover of an album in a library without albums"),
+    "SignatureExpired": (403, "a signed file URL past its lifetime"),
+    "InvalidSignature": (403, "a signed file URL that was altered"),
+    "ImportInProgress": (409, "material API: another import of the enterprise runs"),
+    "FaceDetectorUnavailable": (503, "the face detector cannot be loaded"),
+    "LibraryAlreadyExists": (409, "CLI: the library id is taken"),
+}

@@ -90,6 +90,8 @@ class Space(Base):
     library_id: Mapped[str] = mapped_column(ForeignKey("medialib_library.id", ondelete="CASCADE"))
     space_id: Mapped[str] = mapped_column(String(64))
     public_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The user whose token created the space (SMH: non-admin users list the spaces they created).
+    created_by: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
     library: Mapped[Library] = relationship(back_populates="spaces")
@@ -157,6 +159,9 @@ class Media(Base):
     uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime)
     # Bumped whenever the bytes change, so cached covers of old bytes are never served.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # SMH: CRC-64/XZ of the bytes in decimal, and the ``x-smh-meta-*`` metadata given at upload (JSON).
+    crc64: Mapped[str | None] = mapped_column(String(20))
+    meta_data: Mapped[str | None] = mapped_column(Text)
 
     space: Mapped[Space] = relationship()
     album: Mapped[Album | None] = relationship()
@@ -174,7 +179,11 @@ class AccessToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     library_id: Mapped[str] = mapped_column(ForeignKey("medialib_library.id", ondelete="CASCADE"), index=True)
     space_pk: Mapped[int | None] = mapped_column(ForeignKey("medialib_space.pk", ondelete="CASCADE"))
+    # Every space the token is bound to, comma-separated pks, when SMH's ``space_id`` named several.
+    space_list: Mapped[str | None] = mapped_column(String(2000))
     user_id: Mapped[str | None] = mapped_column(String(255))
+    client_id: Mapped[str | None] = mapped_column(String(255))
+    session_id: Mapped[str | None] = mapped_column(String(255))
     grants: Mapped[str] = mapped_column(String(500), default="")
     ttl: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
@@ -187,6 +196,13 @@ class AccessToken(Base):
     @property
     def grant_set(self) -> frozenset[str]:
         return frozenset(g for g in self.grants.split(",") if g)
+
+    @property
+    def space_pks(self) -> frozenset[int] | None:
+        """The spaces the token may act on; None: every space of its library."""
+        if self.space_list:
+            return frozenset(int(pk) for pk in self.space_list.split(","))
+        return frozenset({self.space_pk}) if self.space_pk is not None else None
 
 
 __all__ = ["AccessToken", "Album", "Base", "Installation", "Library", "Media", "Space", "metadata", "new_uid"]

@@ -157,7 +157,7 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
     try:
         return schema.load(data)
     except ValidationError as exc:
-        raise HTTPError(describe(exc.messages), status=400, code="InvalidParameter") from None
+        raise HTTPError(describe(exc.messages), status=400, code="ParamInvalid") from None
 
 
 def describe(messages: Any, prefix: str = "") -> str:
@@ -180,6 +180,17 @@ class QuerySchema(Schema):
         unknown = EXCLUDE
 
 
+class Flag(fields.String):
+    """An SMH query flag: the key's presence sets it (``?info``, ``?info=1``); ``0``/``false`` clear it."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:  # type: ignore[override]
+        return str(value).strip().lower() not in ("0", "false")
+
+
+def _flag(description: str, data_key: str | None = None) -> Flag:
+    return Flag(load_default=False, data_key=data_key, metadata={"description": description})
+
+
 class TokenAuthQuery(QuerySchema):
     access_token = fields.String(load_default=None, metadata={"description": "An access token."})
     user_id = fields.String(
@@ -189,20 +200,37 @@ class TokenAuthQuery(QuerySchema):
     )
 
 
+class SmhAuthQuery(TokenAuthQuery):
+    library_secret = fields.String(
+        load_default=None, metadata={"description": "SMH's alternative credential: acts as an admin token."}
+    )
+
+
+# -- SMH tokens -----------------------------------------------------------------
+
+
 class IssueTokenQuery(QuerySchema):
     library_id = fields.String(required=True)
     library_secret = fields.String(
         required=True,
         metadata={
-            "description": "The library secret. It travels in the query string (GET and POST alike): "
-            "the extension's logs and werkzeug's request log redact it, but keep it out of other "
-            "access logs (see the deployment docs)."
+            "description": "The library secret. It travels in the query string: the extension's logs and "
+            "werkzeug's request log redact it, but keep it out of other access logs (see the deployment docs)."
         },
     )
-    space_id = fields.String(load_default=None)
+    space_id = fields.String(
+        load_default=None, metadata={"description": "Comma-separated spaces the token is bound to."}
+    )
     user_id = fields.String(load_default=None, validate=validate.Length(1, 255))
-    grant = fields.String(load_default=None, metadata={"description": "Comma-separated grants, e.g. admin"})
-    period = StrictInteger(load_default=None, metadata={"description": "Lifetime in seconds."})
+    client_id = fields.String(load_default=None, validate=validate.Length(1, 255))
+    session_id = fields.String(load_default=None, validate=validate.Length(1, 255))
+    grant = fields.String(
+        load_default=None, metadata={"description": "Comma-separated SMH grants, e.g. admin; none: read-only."}
+    )
+    period = StrictInteger(
+        load_default=None,
+        metadata={"description": "Lifetime in seconds, granted again on every use (sliding expiry)."},
+    )
 
 
 class TokenResponse(Schema):
@@ -210,19 +238,122 @@ class TokenResponse(Schema):
     expiresIn = fields.Integer()
 
 
-class CreateSpaceQuery(TokenAuthQuery):
+class DeleteUserTokensQuery(QuerySchema):
+    library_secret = fields.String(required=True)
+    user_id = fields.String(required=True, validate=validate.Length(1, 255))
+    client_id = fields.String(load_default=None, metadata={"description": "Up to 100, comma-separated."})
+    session_id = fields.String(load_default=None, metadata={"description": "Up to 100, comma-separated."})
+
+
+# -- SMH spaces -----------------------------------------------------------------
+
+
+class CreateSpaceQuery(SmhAuthQuery):
     space_id = fields.String(load_default=None)
-    public_read = fields.Boolean(load_default=False)
+    public_read = fields.Boolean(
+        load_default=None, metadata={"description": "Extension: same as the body's isPublicRead."}
+    )
+
+
+class CreateSpaceBody(Schema):
+    """SMH's ``CreateSpaceRequest``: ``isPublicRead`` is stored; the others are accepted and unused."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    isPublicRead = fields.Boolean(load_default=False)
+    isMultiAlbum = fields.Boolean(load_default=False)
+    allowPhoto = fields.Boolean(load_default=False)
+    allowVideo = fields.Boolean(load_default=False)
+    allowPhotoExtname = fields.List(fields.String(), load_default=list)
+    allowVideoExtname = fields.List(fields.String(), load_default=list)
+    recognizeSensitiveContent = fields.Boolean(load_default=False)
+    spaceTag = fields.Raw(load_default=None)
+
+
+class SpaceListQuery(SmhAuthQuery):
+    marker = fields.String(load_default=None)
+    limit = StrictInteger(load_default=20, validate=validate.Range(1, 1000))
+    ordered = _flag("Sort by spaceId (enables prefix and start_name).")
+    prefix = fields.String(load_default=None)
+    start_name = fields.String(load_default=None, metadata={"description": "List the spaces after this id."})
+
+
+class DeleteSpaceQuery(SmhAuthQuery):
+    force = _flag("Delete a space that is not empty.")
 
 
 class SpaceSchema(Schema):
     spaceId = fields.String()
+    userId = fields.String(allow_none=True)
     isPublicRead = fields.Boolean()
     creationTime = fields.String()
 
 
+class SpaceList(Schema):
+    list = fields.List(fields.Nested(SpaceSchema))
+    marker = fields.String(metadata={"description": "Absent on the last page."})
+
+
 class SpaceCreated(Schema):
     spaceId = fields.String()
+
+
+# -- SMH directories (albums) -----------------------------------------------------
+
+
+class CreateDirectoryQuery(SmhAuthQuery):
+    conflict_resolution_strategy = fields.String(load_default="ask", metadata={"description": "ask or rename"})
+    with_inode = _flag("Accepted; inodes are not reported.")
+
+
+class DirectoryBody(Schema):
+    """Create (``metaData`` ...) or, with ``from``, rename/move the album ``from`` to the path."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    from_ = fields.String(data_key="from", load_default=None)
+    metaData = fields.Dict(keys=fields.String(), values=fields.String(), load_default=None)
+    labels = fields.List(fields.String(), load_default=None)
+    localCreationTime = fields.String(load_default=None)
+    localModificationTime = fields.String(load_default=None)
+
+
+class ListDirectoryQuery(SmhAuthQuery):
+    by_marker = _flag("Marker paging (limit, marker, nextMarker).", data_key="by-marker")
+    by_page = _flag("Page paging (page, page_size, totalNum).", data_key="by-page")
+    marker = fields.String(load_default=None)
+    limit = StrictInteger(load_default=20, validate=validate.Range(1, 1000))
+    page = StrictInteger(load_default=1, validate=validate.Range(1, 1_000_000))
+    page_size = StrictInteger(load_default=20, validate=validate.Range(1, 1000))
+    order_by = fields.String(load_default=None, metadata={"description": "name, creationTime, modificationTime, size"})
+    order_by_type = fields.String(load_default=None, metadata={"description": "asc or desc"})
+    filter = fields.String(load_default=None, metadata={"description": "onlyDir or onlyFile"})
+
+
+class DirectoryEntry(Schema):
+    name = fields.String()
+    type = fields.String(metadata={"description": "dir, image or video"})
+    creationTime = fields.String()
+    modificationTime = fields.String()
+    contentType = fields.String()
+    size = fields.String(metadata={"description": "Bytes, as a string (SMH)."})
+    eTag = fields.String()
+    crc64 = fields.String(allow_none=True, metadata={"description": "CRC-64/XZ of the bytes, decimal."})
+    metaData = fields.Dict(keys=fields.String(), values=fields.String())
+    mediaId = fields.Integer(metadata={"description": "Extension: the media id."})
+    width = fields.Integer(allow_none=True)
+    height = fields.Integer(allow_none=True)
+
+
+class DirectoryListing(Schema):
+    path = fields.List(fields.String())
+    nextMarker = fields.String(metadata={"description": "by-marker: absent on the last page."})
+    fileCount = fields.Integer()
+    subDirCount = fields.Integer()
+    totalNum = fields.Integer()
+    contents = fields.List(fields.Nested(DirectoryEntry))
 
 
 class AlbumCreated(Schema):
@@ -230,31 +361,44 @@ class AlbumCreated(Schema):
     creationTime = fields.String()
 
 
-class DirectoryEntry(Schema):
-    name = fields.String()
-    type = fields.String(metadata={"description": "dir, image or video"})
-    creationTime = fields.String()
-    mediaId = fields.Integer()
-    size = fields.Integer()
-    width = fields.Integer()
-    height = fields.Integer()
+# -- SMH files --------------------------------------------------------------------
 
 
-class DirectoryListing(Schema):
-    path = fields.List(fields.String())
-    contents = fields.List(fields.Nested(DirectoryEntry))
+class FileQuery(SmhAuthQuery):
+    info = _flag("Answer the file's information as JSON instead of a 302.")
+    preview = _flag("302 to a preview image (face-aware square crop with size).")
+    period = StrictInteger(
+        load_default=None, validate=validate.Range(60, 7200), metadata={"description": "cosUrl lifetime"}
+    )
+    purpose = fields.String(load_default=None)
+    content_disposition = fields.String(load_default=None)
+    size = StrictInteger(load_default=None, validate=validate.Range(1, 100_000))
+    scale = StrictInteger(load_default=None, validate=validate.Range(1, 100))
+    width_size = StrictInteger(load_default=None, validate=validate.Range(1, 100_000))
+    height_size = StrictInteger(load_default=None, validate=validate.Range(1, 100_000))
+    frame_number = StrictInteger(load_default=None, validate=validate.Range(1, 100_000))
+
+
+class DeleteFileQuery(SmhAuthQuery):
+    permanent = _flag("Accepted: there is no recycle bin, every delete is permanent.")
 
 
 class FileInfo(Schema):
     path = fields.List(fields.String())
     name = fields.String()
-    mediaId = fields.Integer()
     type = fields.String()
-    size = fields.Integer()
+    creationTime = fields.String()
+    modificationTime = fields.String()
+    contentType = fields.String()
+    size = fields.String(metadata={"description": "Bytes, as a string (SMH)."})
+    eTag = fields.String()
+    crc64 = fields.String(allow_none=True)
+    metaData = fields.Dict(keys=fields.String(), values=fields.String())
+    cosUrl = fields.String(metadata={"description": "info=1: a signed URL of the bytes."})
+    mediaId = fields.Integer(metadata={"description": "Extension: the media id."})
     width = fields.Integer(allow_none=True)
     height = fields.Integer(allow_none=True)
     duration = fields.Float(allow_none=True)
-    creationTime = fields.String()
 
 
 class SmhError(Schema):

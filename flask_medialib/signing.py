@@ -62,10 +62,19 @@ def now() -> float:
     return get_state().clock().replace(tzinfo=dt.UTC).timestamp()
 
 
-def sign(rendition: str, media: Media, size: int = 0, *, public: bool | None = None, space_pk: int = 0) -> str:
-    """``public``/``space_pk`` (covers) go into the payload only when given."""
+def sign(
+    rendition: str,
+    media: Media,
+    size: int = 0,
+    *,
+    public: bool | None = None,
+    space_pk: int = 0,
+    ttl: int | None = None,
+) -> str:
+    """``public``/``space_pk`` (covers) go into the payload only when given; ``ttl`` (SMH's
+    ``period``) overrides ``MEDIALIB_SIGNED_URL_TTL``."""
     state = get_state()
-    ttl = state.config["MEDIALIB_SIGNED_URL_TTL"]
+    ttl = ttl or state.config["MEDIALIB_SIGNED_URL_TTL"]
     window = max(ttl // 10, 1)
     expires = int(math.ceil((now() + ttl) / window) * window)
     payload: list[object] = [rendition, media.uid, media.version, size, expires]

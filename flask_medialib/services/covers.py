@@ -311,6 +311,11 @@ def _tag(state: MediaLibState, uid: str, version: int) -> str:
     return f"{identity.installation_id(state)}:{uid}:{version}"
 
 
+def media_tag(state: MediaLibState, media: Media) -> str:
+    """The identity part of the cache keys of ``media``'s artefacts (previews use it too)."""
+    return _tag(state, media.uid, media.version)
+
+
 def cover_key(state: MediaLibState, media: Media, size: int) -> str:
     return _cover_key(state, media.uid, media.version, size)
 

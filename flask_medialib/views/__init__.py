@@ -6,6 +6,6 @@ from flask import Blueprint
 
 
 def blueprints() -> list[Blueprint]:
-    from . import admin, cover, files, material, meta
+    from . import cover, files, material, meta, smh
 
-    return [admin.bp, cover.bp, files.bp, material.bp, meta.bp]
+    return [smh.bp, cover.bp, files.bp, material.bp, meta.bp]

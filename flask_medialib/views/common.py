@@ -28,15 +28,15 @@ _DRAIN_CHUNK = 64 * 1024
 
 # SMH-style codes for werkzeug's own errors (413 from MAX_CONTENT_LENGTH, 405 ...).
 _WERKZEUG_CODES = {
-    400: "InvalidParameter",
-    401: "MissingAccessToken",
+    400: "BadRequest",
     403: "NoPermission",
-    404: "NotFound",
+    404: "RouteNotFound",
     405: "MethodNotAllowed",
-    409: "Conflict",
-    413: "EntityTooLarge",
-    415: "UnsupportedMediaType",
-    422: "InvalidParameter",
+    413: "RequestEntityTooLarge",
+    414: "URITooLong",
+    422: "ParamInvalid",
+    429: "RateLimitExceeded",
+    431: "HeaderFieldsTooLarge",
 }
 
 
@@ -52,9 +52,10 @@ def error_parts(exc: Exception) -> tuple[int, str, str, dict[str, Any]]:
         return int(exc.code or 500), exc.code_name, exc.message, exc.extra
     if isinstance(exc, HTTPException):
         status = exc.code or 500
-        return status, _WERKZEUG_CODES.get(status, "InvalidRequest"), str(exc.description), {}
+        fallback = "BadRequest" if status < 500 else "InternalServerError"
+        return status, _WERKZEUG_CODES.get(status, fallback), str(exc.description), {}
     log.exception("unhandled error in a medialib view (request %s)", request_id())
-    return 500, "InternalError", "internal error; quote the requestId when reporting it", {}
+    return 500, "InternalServerError", "internal error; quote the requestId when reporting it", {}
 
 
 def access_token() -> str | None:

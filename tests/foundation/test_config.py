@@ -134,7 +134,7 @@ def test_example_app_reads_flask_prefixed_environment(tmp_path, monkeypatch) -> 
     assert db_file.is_file()  # tables were created at start-up in the database the environment named
     assert (tmp_path / "env-storage" / "tmp").is_dir()
     client = app.test_client()
-    assert client.post("/media/token").json["code"] == "InvalidParameter"
+    assert client.get("/media/token").json["code"] == "EmptyLibraryIdOrSecret"
     assert client.get("/").status_code == 200
     dispose(app)
 

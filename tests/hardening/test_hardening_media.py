@@ -172,4 +172,4 @@ def test_oversized_body_is_refused_with_413(app, client, make_lib):
     admin = make_lib("hostile", album_based=True, albums=("x",)).admin
     response = client.put(f"{API}/file/hostile/-/x/big.jpg?access_token={admin}", data=b"\xff" * 5000)
     assert response.status_code == 413
-    assert response.get_json()["code"] == "EntityTooLarge"
+    assert response.get_json()["code"] == "RequestEntityTooLarge"

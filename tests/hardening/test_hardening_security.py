@@ -143,7 +143,7 @@ def test_a_token_of_library_a_never_reads_library_b(app, client, make_lib, issue
             for header in (False, True):
                 response = _get(client, route, token, header=header)
                 assert response.status_code == 403, (route, header, response.status_code)
-                assert response.get_json()["code"] == "NoPermission"
+                assert response.get_json()["code"] == "AccessTokenNotMatchLibrary"
             # user_id must not open a door either
             assert _get(client, route, token, user_id="root").status_code == 403
 

@@ -149,7 +149,7 @@ def test_a_refused_upload_writes_no_event_and_keeps_no_bytes(api, client, corp, 
     assert smh(client, corp, "PUT", "trip/a.png", png()).status_code == 201
     before = [p for p in _files() if not p.startswith("tmp")]
     assert smh(client, corp, "PUT", "trip/a.png", png("blue")).status_code == 409  # same name
-    assert smh(client, corp, "PUT", "trip/x.png", b"not an image").status_code == 415
+    assert smh(client, corp, "PUT", "trip/x.png", b"not an image").status_code == 400  # ExtnameNotAllowed
     assert event_count() == 1
     assert [p for p in _files() if not p.startswith("tmp")] == before
 
