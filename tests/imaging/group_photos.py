@@ -50,16 +50,16 @@ def _variant(head: Head, k: int) -> Head:
     return Head(image, face)
 
 
-def scene(seed: int = 0, picture: str = "coffee") -> Image.Image:
-    """A blurred, grainy background from a sample picture, frame-sized."""
-    base = Image.fromarray(getattr(skdata, picture)())
-    return base.convert("RGB").resize(FRAME, Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(8))
+def scene(picture: str = "coffee", blur: float = 8) -> Image.Image:
+    """A sample picture enlarged to the frame, out of focus behind the group by default."""
+    base = Image.fromarray(getattr(skdata, picture)()).convert("RGB").resize(FRAME, Image.Resampling.BICUBIC)
+    return base.filter(ImageFilter.GaussianBlur(blur)) if blur else base
 
 
 def grain(image: Image.Image, seed: int) -> Image.Image:
     """Sensor noise: real photos do not compress like smooth upscales."""
     rng = np.random.default_rng(seed)
-    arr = np.asarray(image, dtype=np.int16) + rng.normal(0, 5, (image.height, image.width, 3)).astype(np.int16)
+    arr = np.asarray(image, dtype=np.int16) + rng.integers(-9, 10, (image.height, image.width, 3), dtype=np.int16)
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
@@ -67,7 +67,7 @@ def group_photo(people: int = 7, face_width: float = 75, *, left: bool = True, s
                 picture: str = "coffee") -> tuple[Image.Image, list[Box]]:  # fmt: skip
     """A row of ``people`` heads (faces ``face_width`` +-15 % wide) at one edge; the frame and the face boxes."""
     rng = np.random.default_rng(seed)
-    canvas = scene(seed, picture)
+    canvas = scene(picture)
     pitch = face_width * 2.4
     x0 = 60.0 if left else FRAME[0] - 60.0 - people * pitch
     boxes: list[Box] = []
