@@ -50,11 +50,12 @@ class MediaLibState:
         if self._detector is None:
             with self._detector_lock:
                 if self._detector is None:
+                    from .config import detector_options
                     from .imaging.faces import load_detector
 
-                    from .config import detector_options
-
-                    self._detector = load_detector(self.config["MEDIALIB_FACE_DETECTOR"], **detector_options(self.config))
+                    self._detector = load_detector(
+                        self.config["MEDIALIB_FACE_DETECTOR"], **detector_options(self.config)
+                    )
         return self._detector
 
     @property

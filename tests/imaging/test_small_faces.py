@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from group_photos import FRAME, Box, grain, group_photo, scene, write_jpeg
 from PIL import Image
 from skimage import data as skdata
 
@@ -21,7 +22,6 @@ from flask_medialib.imaging.faces import TILES, WHOLE, Face, RetinaFaceDetector
 from flask_medialib.imaging.probe import probe_media
 from flask_medialib.services import covers
 from flask_medialib.services import library as lib
-from group_photos import FRAME, Box, group_photo, grain, scene, write_jpeg
 
 pytestmark = pytest.mark.slow
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -44,7 +45,7 @@ def test_tiles_cover_the_image_and_overlap_enough(width: int, height: int, tile:
         runs = spans(layout, axis)
         assert runs[0][0] == 0 and runs[-1][1] == length  # from edge to edge
         assert len({b - a for a, b in runs}) == 1  # one tile size per axis
-        for (_, end), (start, _) in zip(runs, runs[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(runs):
             assert end - start >= overlap  # neighbours overlap: no gap, no face lost between them
         # no more tiles than needed
         assert len(runs) == 1 or len(runs) == math.ceil((length - overlap) / (tile - overlap))
@@ -85,7 +86,12 @@ def test_a_face_cut_by_tile_edges_counts_once_in_source_pixels(
     scale = data.draw(st.sampled_from([1.0, 2.0, 3.15, 4032 / 1280]))  # finer copy -> source
     seen, cut = [], []
     for t in tile_layout(width, height, tile, overlap):
-        part = (max(face[0], t[0]) - t[0], max(face[1], t[1]) - t[1], min(face[2], t[2]) - t[0], min(face[3], t[3]) - t[1])
+        part = (
+            max(face[0], t[0]) - t[0],
+            max(face[1], t[1]) - t[1],
+            min(face[2], t[2]) - t[0],
+            min(face[3], t[3]) - t[1],
+        )
         if part[2] - part[0] > 0 and part[3] - part[1] > 0:
             in_tile = Face(part, 0.95, found_by=TILES)
             cut.append(touches_inner_edge(part, t, width, height))
