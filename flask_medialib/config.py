@@ -226,9 +226,10 @@ KEYS: tuple[Key, ...] = (
     ),
     Key(
         "MEDIALIB_FINE_DETECT_TILE",
-        640,
+        1024,
         _multiple_of(32, 64, 4096),
-        "Longest side of a tile of the finer copy (a multiple of 32): one graph call each.",
+        "Longest side of a tile of the finer copy (a multiple of 32), one model call each; larger tiles "
+        "overlap less (a 12 MP photo: 2 tiles of 704 x 960, against 6 of 512 x 544 at 640).",
     ),
     Key(
         "MEDIALIB_PRELOAD_DETECTOR",

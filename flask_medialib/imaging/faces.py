@@ -264,7 +264,7 @@ class RetinaFaceDetector:
         threshold: float = 0.9,
         *,
         fine_side: int = 0,
-        tile_side: int = 640,
+        tile_side: int = 1024,
         fine_when: str = "no-face",
     ) -> None:
         if max_side < 32:
@@ -366,7 +366,7 @@ def _resized(image: Image.Image, scale: float) -> Image.Image:
 
 
 def load_detector(
-    spec: str, *, fine_side: int = 0, tile_side: int = 640, fine_when: str = "no-face", **kwargs: Any
+    spec: str, *, fine_side: int = 0, tile_side: int = 1024, fine_when: str = "no-face", **kwargs: Any
 ) -> FaceDetector:
     """A detector from a name: "retinaface", "none", or "pkg.module:Class".
 
