@@ -284,7 +284,9 @@ class RetinaFaceDetector:
     @property
     def overlap(self) -> int:
         """Tile overlap in finer-copy pixels: twice the widest face the first pass may
-        miss (``RELIABLE_FACE`` there), so any face it misses lies whole in some tile."""
+        miss (``RELIABLE_FACE`` there), so any face it misses lies whole in some tile.
+        It is also the largest box the finer pass keeps: a bigger one the first pass
+        saw large enough to judge (a cat's face is found by tiles, refused by it)."""
         missed = 2 * RELIABLE_FACE * max(self.fine_side, self.max_side) / self.max_side
         return min(32 * math.ceil(missed / 32), self.tile_side // 2)
 
@@ -332,6 +334,9 @@ class RetinaFaceDetector:
         cut: list[bool] = []
         for tile in tile_layout(fine.width, fine.height, self.tile_side, self.overlap):
             for face in self._faces(fine.crop(tile)):
+                x1, y1, x2, y2 = face.box
+                if max(x2 - x1, y2 - y1) > self.overlap:
+                    continue  # big enough for the first pass, which saw it and judged it no face
                 cut.append(touches_inner_edge(face.box, tile, fine.width, fine.height))
                 faces.append(replace(face.moved(1.0, 1.0, tile[0], tile[1]), found_by=TILES))
         return faces, cut
