@@ -363,7 +363,10 @@ def openapi_command(indent: int, output: str | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--size", type=click.IntRange(min=1), default=256, show_default=True, help="Cover side in pixels.")
 def crop_plan(file: str, size: int) -> None:
-    """Print the faces and the cover crop of an image (a video's first frame) as JSON, in source pixels."""
+    """Print the faces and the cover crop of an image (a video's first frame) as JSON, in source pixels.
+
+    Each face has its box, score and "pass": "whole" (the first pass) or "tiles" (the finer pass).
+    """
     import json
 
     from .services.covers import plan_for_file

@@ -65,6 +65,18 @@ def _bool(name: str, value: Any) -> bool:
     raise ConfigError(f"{name} must be true or false, not {value!r}")
 
 
+def _multiple_of(step: int, lo: int, hi: int) -> Check:
+    within = _int(lo, hi)
+
+    def check(name: str, value: Any) -> int:
+        number = within(name, value)
+        if number % step:
+            raise ConfigError(f"{name} must be a multiple of {step}, not {number}")
+        return number
+
+    return check
+
+
 def _choice(*options: str) -> Check:
     def check(name: str, value: Any) -> str:
         if value not in options:
@@ -274,7 +286,29 @@ KEYS: tuple[Key, ...] = (
         _int(32, 4096),
         "Faces are detected on a copy whose longest side is at most this many pixels.",
     ),
-    Key("MEDIALIB_FACE_THRESHOLD", 0.9, _float(0.0, 1.0), "Lowest score of a detected face."),
+    Key("MEDIALIB_FACE_THRESHOLD", 0.9, _float(0.0, 1.0), "Lowest score of a detected face (both passes)."),
+    Key(
+        "MEDIALIB_FINE_DETECT",
+        "no-face",
+        _choice("no-face", "always", "off"),
+        "When RetinaFace looks again, tile by tile on a finer copy, for small faces (a group photo taken "
+        "from afar): ``no-face`` when the first pass found none, ``always``, or ``off``.",
+    ),
+    Key(
+        "MEDIALIB_FINE_DETECT_SIDE",
+        1280,
+        _int(64, 8192),
+        "Longest side of the finer copy; it runs only on images at least 1.25 times larger than the first "
+        "pass's copy. RetinaFace finds faces from ~24 px wide in its input: at 1280 a 12 MP photo's faces "
+        "from ~75 px.",
+    ),
+    Key(
+        "MEDIALIB_FINE_DETECT_TILE",
+        1024,
+        _multiple_of(32, 64, 4096),
+        "Longest side of a tile of the finer copy (a multiple of 32), one model call each; larger tiles "
+        "overlap less (a 12 MP photo: 2 tiles of 704 x 960, against 6 of 512 x 544 at 640).",
+    ),
     Key(
         "MEDIALIB_PRELOAD_DETECTOR",
         False,
@@ -349,6 +383,21 @@ KEYS: tuple[Key, ...] = (
 )
 
 KEYS_BY_NAME = {key.name: key for key in KEYS}
+
+
+def detector_options(config: Any) -> dict[str, Any]:
+    """The keyword arguments of :func:`~flask_medialib.imaging.faces.load_detector` from a config.
+
+    Every value that changes which faces are found: cache keys of faces and covers hash these too.
+    """
+    fine = config["MEDIALIB_FINE_DETECT"]
+    return {
+        "max_side": config["MEDIALIB_DETECT_MAX_SIDE"],
+        "threshold": config["MEDIALIB_FACE_THRESHOLD"],
+        "fine_side": 0 if fine == "off" else config["MEDIALIB_FINE_DETECT_SIDE"],
+        "tile_side": config["MEDIALIB_FINE_DETECT_TILE"],
+        "fine_when": "no-face" if fine == "off" else fine,
+    }
 
 
 def apply_defaults(config: dict[str, Any]) -> None:

@@ -54,12 +54,11 @@ class MediaLibState:
         if self._detector is None:
             with self._detector_lock:
                 if self._detector is None:
+                    from .config import detector_options
                     from .imaging.faces import load_detector
 
                     self._detector = load_detector(
-                        self.config["MEDIALIB_FACE_DETECTOR"],
-                        max_side=self.config["MEDIALIB_DETECT_MAX_SIDE"],
-                        threshold=self.config["MEDIALIB_FACE_THRESHOLD"],
+                        self.config["MEDIALIB_FACE_DETECTOR"], **detector_options(self.config)
                     )
         return self._detector
 

@@ -4,18 +4,31 @@ The RetinaFace model is the frozen TensorFlow graph that ships inside the
 ``retinaface==1.1.1`` wheel. That package's own Python code is never imported
 (it needs ``np.int``, gone from NumPy); only its graph file is read.
 TensorFlow is imported on the first detection, once per process.
+
+Two passes. The first ("whole") sees the whole image on a copy whose longest
+side is ``max_side``. RetinaFace finds a face only from ~20-24 px wide in its
+input (measured on the scikit-image faces), so in a 12 MP photo (4032 px)
+seen at 640 px a face narrower than ~150 source px is lost: a group photo
+taken from a few metres. The second ("tiles") looks at a finer copy (longest
+side ``fine_side``) cut into overlapping tiles of at most ``tile_side``, one
+graph call per tile (the graph takes one image a call), and merges what the
+tiles found (:func:`merge_faces`). It runs when the first found no face
+(``fine_when="no-face"``) or always (``"always"``): a face big enough for
+the first pass outweighs small ones in the crop plan anyway, so a photo
+whose faces the first pass found pays nothing more.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import os
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,28 +39,126 @@ from flask_medialib.errors import DetectorUnavailable
 
 INSTALL_HINT = "install it with `pip install tensorflow-cpu` and `pip install --no-deps retinaface==1.1.1`"
 
+#: Which pass found a face: the whole image at ``max_side``, or the finer tiles.
+WHOLE = "whole"
+TILES = "tiles"
+FINE_WHEN = ("no-face", "always")
+#: Width in pixels of the model's input from which RetinaFace finds faces
+#: reliably (astronaut from 20 px, cameraman from 24 px; none at 16 px).
+RELIABLE_FACE = 24
+#: A detection this close (px) to a tile's inner edge may be a cut face.
+_EDGE = 2.0
+
 
 @dataclass(frozen=True)
 class Face:
-    """A face: box (x1, y1, x2, y2) in source pixels, score in [0, 1]."""
+    """A face: box (x1, y1, x2, y2) in source pixels, score in [0, 1], the pass that found it."""
 
     box: tuple[float, float, float, float]
     score: float
     landmarks: tuple[tuple[float, float], ...] = ()
+    found_by: str = WHOLE
 
     def to_dict(self) -> dict[str, Any]:
-        return {"box": [round(float(v), 2) for v in self.box], "score": round(float(self.score), 4)}
+        return {
+            "box": [round(float(v), 2) for v in self.box],
+            "score": round(float(self.score), 4),
+            "pass": self.found_by,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Face:
         x1, y1, x2, y2 = (float(v) for v in data["box"])
-        return cls((x1, y1, x2, y2), float(data.get("score", 1.0)))
+        return cls((x1, y1, x2, y2), float(data.get("score", 1.0)), found_by=str(data.get("pass", WHOLE)))
 
     def scaled(self, sx: float, sy: float) -> Face:
         """This face in an image scaled by (sx, sy), e.g. draft -> source."""
+        return self.moved(sx, sy, 0.0, 0.0)
+
+    def moved(self, sx: float, sy: float, dx: float, dy: float) -> Face:
+        """This face scaled by (sx, sy), then shifted by (dx, dy): tile -> copy -> source."""
         x1, y1, x2, y2 = self.box
-        marks = tuple((x * sx, y * sy) for x, y in self.landmarks)
-        return Face((x1 * sx, y1 * sy, x2 * sx, y2 * sy), self.score, marks)
+        marks = tuple((x * sx + dx, y * sy + dy) for x, y in self.landmarks)
+        return replace(self, box=(x1 * sx + dx, y1 * sy + dy, x2 * sx + dx, y2 * sy + dy), landmarks=marks)
+
+
+# -- the finer pass: tiles and their merge ------------------------------------------
+
+Tile = tuple[int, int, int, int]  # x1, y1, x2, y2
+
+
+def _axis(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """Spans [start, end) of equal length <= ``tile`` covering [0, length), neighbours overlapping >= ``overlap``."""
+    if length <= tile:
+        return [(0, length)]
+    count = math.ceil((length - overlap) / (tile - overlap))
+    side = math.ceil((length + (count - 1) * overlap) / count)  # <= tile, as count is enough
+    side = min(-(-side // 32) * 32 if tile % 32 == 0 else side, tile, length)  # graph sides: multiples of 32
+    step = (length - side) / (count - 1)
+    return [(round(i * step), round(i * step) + side) for i in range(count)]
+
+
+def tile_layout(width: int, height: int, tile: int, overlap: int) -> list[Tile]:
+    """Tiles of at most ``tile`` x ``tile`` covering a ``width`` x ``height`` image.
+
+    Neighbours overlap by at least ``overlap`` px, so any box at most that
+    wide and tall lies whole inside some tile. Tiles of a row (a column)
+    have one size, spread evenly; a side that fits in one tile is not cut.
+    """
+    if width <= 0 or height <= 0:
+        return []
+    if not 0 <= overlap < tile:
+        raise ValueError(f"overlap {overlap} must be in [0, tile {tile})")
+    return [(x1, y1, x2, y2) for y1, y2 in _axis(height, tile, overlap) for x1, x2 in _axis(width, tile, overlap)]
+
+
+def _area(box: Sequence[float]) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def _intersection(a: Sequence[float], b: Sequence[float]) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def same_face(a: Sequence[float], b: Sequence[float], iou: float = 0.4, cover: float = 0.6) -> bool:
+    """Whether two boxes show one face: IoU above ``iou`` (the graph's own NMS),
+    or the smaller mostly inside the larger (a face cut by a tile edge)."""
+    inter = _intersection(a, b)
+    if inter <= 0.0:
+        return False
+    small = min(_area(a), _area(b))
+    union = _area(a) + _area(b) - inter
+    return inter > iou * union or inter >= cover * small
+
+
+def merge_faces(faces: Sequence[Face], cut: Sequence[bool] | None = None) -> list[Face]:
+    """Greedy non-maximum suppression across passes and tiles, highest score first.
+
+    ``cut[i]``: face i touches an inner tile edge, so it may be part of a
+    face that a neighbouring tile holds whole; such boxes come after whole
+    ones of any score. Returns the kept faces, highest score first.
+    """
+    flags = list(cut) if cut is not None else [False] * len(faces)
+    if len(flags) != len(faces):
+        raise ValueError("one cut flag per face")
+    order = sorted(range(len(faces)), key=lambda i: (flags[i], -faces[i].score, i))
+    kept: list[Face] = []
+    for i in order:
+        if _area(faces[i].box) > 0 and not any(same_face(faces[i].box, k.box) for k in kept):
+            kept.append(faces[i])
+    kept.sort(key=lambda f: f.score, reverse=True)
+    return kept
+
+
+def touches_inner_edge(box: Sequence[float], tile: Tile, width: int, height: int) -> bool:
+    """Whether ``box`` (tile pixels) reaches an edge of ``tile`` that is not an edge of the image."""
+    x1, y1, x2, y2 = tile
+    return (
+        (x1 > 0 and box[0] <= _EDGE)
+        or (y1 > 0 and box[1] <= _EDGE)
+        or (x2 < width and box[2] >= x2 - x1 - _EDGE)
+        or (y2 < height and box[3] >= y2 - y1 - _EDGE)
+    )
 
 
 @runtime_checkable
@@ -124,21 +235,60 @@ def _load_model() -> Callable[[Any], Any]:
         return run
 
 
+#: Decodes the source again with its longest side at least n px (all of it when smaller).
+SourceLoader = Callable[[int], Image.Image]
+#: The finer pass runs only when its copy is at least this much larger than the first's.
+FINE_GAIN = 1.25
+
+
 class RetinaFaceDetector:
-    """RetinaFace (MobileNetV2) on a copy whose longest side is ``max_side``.
+    """RetinaFace (MobileNetV2) on a copy whose longest side is ``max_side``,
+    then, where asked, tile by tile on a finer copy (see the module's doc).
 
     The graph takes float32 RGB in 0..255 (it normalises itself) with sides
     a multiple of 32, and returns rows of box (4), five landmarks (10), a
     constant 1 and the face probability, all after its own NMS (IoU 0.4,
-    score >= 0.5, so a ``threshold`` below 0.5 changes nothing). All
+    score >= 0.5, so a ``threshold`` below 0.5 changes nothing). It takes one
+    image per call (a batch yields no rows), so tiles are separate calls. All
     instances share one graph per process; ``detect`` is thread-safe.
+
+    ``fine_side``: longest side of the finer copy (0: no finer pass);
+    ``tile_side``: longest side of a tile; ``fine_when``: "no-face" (only
+    when the first pass found none) or "always". The same ``threshold``
+    holds for both passes.
     """
 
-    def __init__(self, max_side: int = 640, threshold: float = 0.9) -> None:
+    def __init__(
+        self,
+        max_side: int = 640,
+        threshold: float = 0.9,
+        *,
+        fine_side: int = 0,
+        tile_side: int = 1024,
+        fine_when: str = "no-face",
+    ) -> None:
         if max_side < 32:
             raise ValueError("max_side must be at least 32")
+        if fine_side and fine_side < 32:
+            raise ValueError("fine_side must be 0 (off) or at least 32")
+        if tile_side < 64 or tile_side % 32:
+            raise ValueError("tile_side must be a multiple of 32, at least 64")
+        if fine_when not in FINE_WHEN:
+            raise ValueError(f"fine_when must be one of {FINE_WHEN}")
         self.max_side = max_side
         self.threshold = threshold
+        self.fine_side = fine_side
+        self.tile_side = tile_side
+        self.fine_when = fine_when
+
+    @property
+    def overlap(self) -> int:
+        """Tile overlap in finer-copy pixels: twice the widest face the first pass may
+        miss (``RELIABLE_FACE`` there), so any face it misses lies whole in some tile.
+        It is also the largest box the finer pass keeps: a bigger one the first pass
+        saw large enough to judge (a cat's face is found by tiles, refused by it)."""
+        missed = 2 * RELIABLE_FACE * max(self.fine_side, self.max_side) / self.max_side
+        return min(32 * math.ceil(missed / 32), self.tile_side // 2)
 
     def load(self) -> RetinaFaceDetector:
         """Import TensorFlow and the graph now, and run it once to warm it."""
@@ -146,47 +296,95 @@ class RetinaFaceDetector:
         run(np.zeros((1, 64, 64, 3), np.float32))
         return self
 
-    def detect(self, image: Image.Image) -> list[Face]:
+    def detect(self, image: Image.Image, *, source: SourceLoader | None = None) -> list[Face]:
+        """Faces in ``image``'s pixels, highest score first.
+
+        ``source``: where ``image`` is a reduced decode (JPEG draft), a way to
+        decode more pixels, called only when the finer pass runs and needs them.
+        """
         width, height = image.size
         if width == 0 or height == 0:
             return []
-        scale = min(1.0, self.max_side / max(width, height))
-        w, h = max(1, round(width * scale)), max(1, round(height * scale))
-        small = image if image.mode == "RGB" else image.convert("RGB")
-        if (w, h) != (width, height):
-            small = small.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        image = image if image.mode == "RGB" else image.convert("RGB")
+        small = _resized(image, min(1.0, self.max_side / max(width, height)))
+        faces = [face.scaled(width / small.width, height / small.height) for face in self._faces(small)]
+        if not self.fine_side or (faces and self.fine_when == "no-face"):
+            return faces
+        fine = self._fine_copy(image, source)
+        if fine is None:
+            return faces
+        found, cut = self._tile_faces(fine)
+        sx, sy = width / fine.width, height / fine.height
+        return merge_faces([*faces, *(f.scaled(sx, sy) for f in found)], [False] * len(faces) + cut)
+
+    def _fine_copy(self, image: Image.Image, source: SourceLoader | None) -> Image.Image | None:
+        """The finer copy (longest side ``fine_side`` or the source's own), None when it would see no more."""
+        if max(image.size) < self.fine_side and source is not None:
+            image = source(self.fine_side)
+            image = image if image.mode == "RGB" else image.convert("RGB")
+        long = max(image.size)
+        side = min(self.fine_side, long)
+        if side < FINE_GAIN * min(self.max_side, long):
+            return None  # the first pass saw (nearly) as many pixels
+        return _resized(image, side / long)
+
+    def _tile_faces(self, fine: Image.Image) -> tuple[list[Face], list[bool]]:
+        """Faces of the tiles of ``fine`` in its pixels, each with whether it touches an inner tile edge."""
+        faces: list[Face] = []
+        cut: list[bool] = []
+        for tile in tile_layout(fine.width, fine.height, self.tile_side, self.overlap):
+            for face in self._faces(fine.crop(tile)):
+                x1, y1, x2, y2 = face.box
+                if max(x2 - x1, y2 - y1) > self.overlap:
+                    continue  # big enough for the first pass, which saw it and judged it no face
+                cut.append(touches_inner_edge(face.box, tile, fine.width, fine.height))
+                faces.append(replace(face.moved(1.0, 1.0, tile[0], tile[1]), found_by=TILES))
+        return faces, cut
+
+    def _faces(self, image: Image.Image) -> list[Face]:
+        """One graph call on an RGB image as it is: faces in its pixels, highest score first."""
+        w, h = image.size
         pw, ph = -(-w // 32) * 32, -(-h // 32) * 32
         batch = np.zeros((1, ph, pw, 3), np.float32)  # zero padding, as trained
-        batch[0, :h, :w] = np.asarray(small, dtype=np.float32)
+        batch[0, :h, :w] = np.asarray(image, dtype=np.float32)
         rows = _load_model()(batch)
-        # normalised to the padded input -> source pixels
-        fx, fy = pw * width / w, ph * height / h
         faces = []
-        for row in rows:
+        for row in rows:  # normalised to the padded input -> pixels
             score = float(row[15])
             if score < self.threshold:
                 continue
-            x1, x2 = (min(max(float(v) * fx, 0.0), width) for v in (row[0], row[2]))
-            y1, y2 = (min(max(float(v) * fy, 0.0), height) for v in (row[1], row[3]))
+            x1, x2 = (min(max(float(v) * pw, 0.0), w) for v in (row[0], row[2]))
+            y1, y2 = (min(max(float(v) * ph, 0.0), h) for v in (row[1], row[3]))
             if x2 - x1 <= 0 or y2 - y1 <= 0:
                 continue
-            marks = tuple((float(row[4 + 2 * k]) * fx, float(row[5 + 2 * k]) * fy) for k in range(5))
+            marks = tuple((float(row[4 + 2 * k]) * pw, float(row[5 + 2 * k]) * ph) for k in range(5))
             faces.append(Face((x1, y1, x2, y2), score, marks))
         faces.sort(key=lambda f: f.score, reverse=True)
         return faces
 
 
-def load_detector(spec: str, **kwargs: Any) -> FaceDetector:
+def _resized(image: Image.Image, scale: float) -> Image.Image:
+    w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    if (w, h) == image.size:
+        return image
+    return image.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=2.0)
+
+
+def load_detector(
+    spec: str, *, fine_side: int = 0, tile_side: int = 1024, fine_when: str = "no-face", **kwargs: Any
+) -> FaceDetector:
     """A detector from a name: "retinaface", "none", or "pkg.module:Class".
 
-    No TensorFlow is imported here; RetinaFace loads on its first detection.
+    The finer pass settings go to RetinaFace only; ``kwargs`` (``max_side``,
+    ``threshold``) to any detector's factory. No TensorFlow is imported
+    here; RetinaFace loads on its first detection.
     """
     name = (spec or "none").strip()
     if name.lower() in ("none", "null", "off"):
         return NullDetector()
     if name.lower() == "retinaface":
         check_installed()
-        return RetinaFaceDetector(**kwargs)
+        return RetinaFaceDetector(**kwargs, fine_side=fine_side, tile_side=tile_side, fine_when=fine_when)
     module_name, sep, attr = name.partition(":")
     if not sep:
         module_name, _, attr = name.rpartition(".")
@@ -200,3 +398,10 @@ def load_detector(spec: str, **kwargs: Any) -> FaceDetector:
     if not callable(getattr(detector, "detect", None)):
         raise DetectorUnavailable(f"face detector {spec!r} has no detect(image) method")
     return detector
+
+
+def detect_faces(detector: FaceDetector, image: Image.Image, source: SourceLoader | None = None) -> list[Face]:
+    """``detector.detect(image)``; RetinaFace also gets ``source`` for its finer pass."""
+    if isinstance(detector, RetinaFaceDetector):
+        return detector.detect(image, source=source)
+    return detector.detect(image)

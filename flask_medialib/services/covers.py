@@ -48,11 +48,12 @@ from PIL import Image
 from sqlalchemy import select
 
 from .. import auth, generations, identity, locks, signing
+from ..config import detector_options
 from ..errors import DetectorUnavailable, HTTPError, MediaError, bad_request, not_found
 from ..fetch import fetch_to_file
 from ..imaging.crop import encode_image, plan_as_dict, plan_crop, render_cover
 from ..imaging.decode import DECODE_ERRORS, IMAGE_FORMATS, load_media_image, quiet
-from ..imaging.faces import Face
+from ..imaging.faces import Face, SourceLoader, detect_faces
 from ..imaging.probe import probe_media
 from ..models import IMAGE, KIND_NAMES, VIDEO, Library, Media, Space
 from ..state import MediaLibState, get_state
@@ -297,8 +298,7 @@ def _variant(state: MediaLibState) -> str:
     cfg = state.config
     parts = (
         cfg["MEDIALIB_FACE_DETECTOR"],
-        cfg["MEDIALIB_DETECT_MAX_SIDE"],
-        cfg["MEDIALIB_FACE_THRESHOLD"],
+        *detector_options(cfg).values(),
         cfg["MEDIALIB_COVER_FORMAT"],
         cfg["MEDIALIB_COVER_QUALITY"],
         cfg["MEDIALIB_COVER_ZOOM"],
@@ -330,7 +330,7 @@ def master_key(state: MediaLibState, media: Media) -> str:
 
 def faces_key(state: MediaLibState, media: Media) -> str:
     cfg = state.config
-    detector = (cfg["MEDIALIB_FACE_DETECTOR"], cfg["MEDIALIB_DETECT_MAX_SIDE"], cfg["MEDIALIB_FACE_THRESHOLD"])
+    detector = (cfg["MEDIALIB_FACE_DETECTOR"], *detector_options(cfg).values())
     tag = hashlib.sha256(repr(detector).encode()).hexdigest()[:10]
     return f"cover:faces:{_tag(state, media.uid, media.version)}:{tag}"
 
@@ -449,9 +449,10 @@ def _render(state: MediaLibState, media: Media, size: int, timings: Timings) -> 
         start = time.perf_counter()
         image = load_media_image(path, kind, max_pixels=max_pixels, target=target)
         timings.decode = time.perf_counter() - start
-    source_size = source_size or image.size
-    if faces is None:
-        faces = _detect_once(state, media, image, source_size, timings)
+        source_size = source_size or image.size
+        if faces is None:  # here, while the file is at hand: the finer pass may decode more of it
+            more = _source_loader(path, kind, max_pixels, source_size) if image.size != source_size else None
+            faces = _detect_once(state, media, image, source_size, timings, more)
     start = time.perf_counter()
     data = render_size(state, image, source_size, faces, size)
     timings.crop_encode = time.perf_counter() - start
@@ -563,9 +564,20 @@ def _cached_faces(state: MediaLibState, media: Media) -> list[Face] | None:
     return [Face.from_dict(item) for item in entry]
 
 
+def _source_loader(path: str, kind: str, max_pixels: int, source_size: tuple[int, int]) -> SourceLoader:
+    """Decodes the file again with its longest side at least n px: the finer face pass needs more than the draft."""
+
+    def load(long_side: int) -> Image.Image:
+        target = math.ceil(long_side * min(source_size) / max(source_size))
+        return load_media_image(path, kind, max_pixels=max_pixels, target=target)
+
+    return load
+
+
 def _detect_once(
-    state: MediaLibState, media: Media, image: Image.Image, source_size: tuple[int, int], timings: Timings
-) -> list[Face]:
+    state: MediaLibState, media: Media, image: Image.Image, source_size: tuple[int, int], timings: Timings,
+    source: SourceLoader | None = None,
+) -> list[Face]:  # fmt: skip
     """Faces in source pixels; detection runs only when no other request stored them first."""
     # Callers hold the media's lock; this second look covers a render of another size.
     cached = _cached_faces(state, media)
@@ -577,7 +589,7 @@ def _detect_once(
         raise HTTPError(str(exc), status=503, code="FaceDetectorUnavailable") from None
     start = time.perf_counter()
     try:
-        found = detector.detect(image)
+        found = detect_faces(detector, image, source)
     except DetectorUnavailable as exc:
         raise HTTPError(str(exc), status=503, code="FaceDetectorUnavailable") from None
     timings.detect = time.perf_counter() - start

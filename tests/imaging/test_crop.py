@@ -209,11 +209,11 @@ def test_bad_arguments() -> None:
 
 
 def test_plan_as_dict_is_json_shaped() -> None:
-    face = Face((1.234, 2.0, 30.0, 40.0), 0.98765)
+    face = Face((1.234, 2.0, 30.0, 40.0), 0.98765, found_by="tiles")
     assert plan_as_dict(100, 50, [face], (10, 0, 60, 50)) == {
         "width": 100,
         "height": 50,
-        "faces": [{"box": [1.23, 2.0, 30.0, 40.0], "score": 0.9877}],
+        "faces": [{"box": [1.23, 2.0, 30.0, 40.0], "score": 0.9877, "pass": "tiles"}],
         "crop": [10, 0, 60, 50],
     }
 

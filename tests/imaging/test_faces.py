@@ -98,9 +98,13 @@ def test_threshold(retinaface_detector: RetinaFaceDetector, astronaut: Image.Ima
 def test_face_dict_round_trip() -> None:
     face = Face((1.0, 2.5, 30.25, 40.0), 0.999912, ((5.0, 6.0),))
     data = face.to_dict()
-    assert data == {"box": [1.0, 2.5, 30.25, 40.0], "score": 0.9999}
+    assert data == {"box": [1.0, 2.5, 30.25, 40.0], "score": 0.9999, "pass": "whole"}
     assert Face.from_dict(data) == Face((1.0, 2.5, 30.25, 40.0), 0.9999)
     assert face.scaled(2, 3).box == (2.0, 7.5, 60.5, 120.0)
+    fine = Face.from_dict({**data, "pass": "tiles"})
+    assert fine.found_by == "tiles" and fine.scaled(2, 2).found_by == "tiles"
+    # faces cached before the finer pass existed have no "pass": the first found them
+    assert Face.from_dict({"box": [1, 2, 3, 4], "score": 0.95}).found_by == "whole"
 
 
 def test_load_detector_specs() -> None:

@@ -1,0 +1,205 @@
+"""7. Small faces: the finer tile pass on a group photo taken from afar, against thumbor, in one run.
+
+Two 12 MP JPEGs: bench/media's photo (one large face: the first pass finds
+it, the finer pass does not run) and a 4032 x 3024 group photo, 7 real faces
+~75 px wide at the right edge, composed from scikit-image's faces as the
+tests compose them (``tests/imaging/group_photos.py``): only the finer pass
+finds them.
+
+- HTTP: cold 256 px cover (gunicorn, 1 sync worker, PostgreSQL, Redis, model
+  loaded, cache emptied before each run) against thumbor's cold smart crop
+  of the same file (1 process, empty result storage), alternating, medians.
+- Breakdown: the cover service's render in this process (as in section 1-2),
+  and the group photo's render with other ``MEDIALIB_FINE_DETECT_TILE`` sides.
+- Faces kept: whether each crop holds every face (ours: the plan from the
+  cached faces; thumbor: the crop its ``/meta`` URL reports).
+
+    python -m bench.small_faces [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench import media as bench_media
+from bench.cold_cover import breakdown, fetch
+from bench.common import (
+    APP_SPEC,
+    app_env,
+    flush_redis,
+    gunicorn,
+    make_app,
+    median,
+    ms,
+    pg_database,
+    print_table,
+    redis_url,
+    seed_albums,
+    verdict,
+    write_section,
+)
+from bench.thumbor_compare import CONF, DEFAULT_VENV, clear, ensure_thumbor, fetch_plain, thumbor_server
+
+SIZE = 256
+TILE_SIDES = (640, 1280)  # MEDIALIB_FINE_DETECT_TILE values compared on the group photo
+SAME = 1.10  # the photo with the finer pass on may cost at most this much its render CPU with it off
+
+
+def group_photo(folder: Path) -> tuple[Path, list[tuple[float, float, float, float]]]:
+    """The composed group photo (made once) and its face boxes in source pixels."""
+    from tests.imaging.group_photos import group_photo as compose
+    from tests.imaging.group_photos import write_jpeg
+
+    image, boxes = compose(7, 75, left=False, seed=75)
+    path = folder / "group-12mp.jpg"
+    if not path.exists():
+        write_jpeg(path, image)
+    return path, boxes
+
+
+def inside(box: tuple[float, ...], crop: list[float]) -> bool:
+    return crop[0] <= box[0] and crop[1] <= box[1] and box[2] <= crop[2] and box[3] <= crop[3]
+
+
+def our_plan(app: Any, media_id: int) -> tuple[list[float], list[str]]:
+    """The crop of the cached faces (what the cover cut) and which pass found each face."""
+    from flask_medialib.imaging import plan_crop, probe_media
+    from flask_medialib.imaging.faces import Face
+    from flask_medialib.models import Media
+    from flask_medialib.services import covers
+
+    with app.app_context():
+        state = app.extensions["medialib"]
+        media = state.session.get(Media, media_id)
+        faces = [Face.from_dict(item) for item in state.cache.get(covers.faces_key(state, media)) or []]
+        info = probe_media(state.storage.path(media.storage_key), max_pixels=state.config["MEDIALIB_MAX_IMAGE_PIXELS"])
+        crop = plan_crop(info.width, info.height, faces, SIZE, zoom=state.config["MEDIALIB_COVER_ZOOM"])
+    return list(crop), [face.found_by for face in faces]
+
+
+def thumbor_crop(base: str, name: str) -> list[float] | None:
+    """The source-pixel crop thumbor's smart 256 px thumbnail cuts, from its /meta answer."""
+    try:
+        meta = requests.get(f"{base}/unsafe/meta/{SIZE}x{SIZE}/smart/{name}", timeout=120).json()["thumbor"]
+        crop = next(op for op in meta["operations"] if op["type"] == "crop")
+        return [crop["left"], crop["top"], crop["right"], crop["bottom"]]
+    except (requests.RequestException, ValueError, KeyError, StopIteration):
+        return None
+
+
+def run(runs: int = 5, venv: Path = DEFAULT_VENV) -> str:
+    photo = bench_media.make()[0]
+    group_path, boxes = group_photo(photo.path.parent)
+    files = {"photo": photo.path, "group": group_path, "warmup": photo.path}
+    exe, installed = ensure_thumbor(venv)
+    redis = redis_url("small_faces")
+    flush_redis(redis)
+    with tempfile.TemporaryDirectory(prefix="medialib-bench-") as tmp_name, pg_database("small_faces") as db_url:
+        tmp = Path(tmp_name)
+        result_dir = tmp / "thumbor-results"
+        conf = tmp / "thumbor.conf"
+        conf.write_text(CONF.format(root=str(photo.path.parent), result=str(result_dir)))
+        env = app_env(db_url, redis, tmp / "storage", FLASK_INSTANCE_PATH=str(tmp / "instance"))
+        app = make_app(env)
+        seeded = seed_albums(app, files)
+        keys = ("photo", "group")
+        parts = {k: breakdown(app, seeded.media_ids[k], SIZE, redis, runs, cold=True) for k in keys}
+        off_app = make_app({**env, "FLASK_MEDIALIB_FINE_DETECT": "off"})  # the first pass only: as before issue 14
+        before = breakdown(off_app, seeded.media_ids["photo"], SIZE, redis, runs, cold=True)
+        with off_app.app_context():
+            off_app.extensions["medialib"].db.engine.dispose()
+        by_tile = {}
+        for side in TILE_SIDES:
+            alt = make_app({**env, "FLASK_MEDIALIB_FINE_DETECT_TILE": str(side)})
+            by_tile[side] = breakdown(alt, seeded.media_ids["group"], SIZE, redis, runs, cold=True)
+            with alt.app_context():
+                alt.extensions["medialib"].db.engine.dispose()
+
+        ours: dict[str, list[float]] = {k: [] for k in keys}
+        theirs: dict[str, list[float]] = {k: [] for k in keys}
+        with (
+            gunicorn("faces-cold", APP_SPEC, env, workers=1) as server,
+            thumbor_server(exe, conf, 1, "thumbor-faces") as thumbor,
+            requests.Session() as session,
+        ):
+            server.start("/", expect_workers=1)
+            thumbor.start("/healthcheck", timeout=120)
+            fetch(session, server.base + seeded.cover_path("warmup", SIZE))  # loads our model
+            clear(result_dir)
+            fetch_plain(session, thumbor.base + f"/unsafe/{SIZE + 1}x{SIZE + 1}/smart/{photo.path.name}")  # and theirs
+            for _ in range(runs):
+                for k in keys:
+                    flush_redis(redis)
+                    ours[k].append(fetch(session, server.base + seeded.cover_path(k, SIZE))[0])
+                    clear(result_dir)
+                    theirs[k].append(
+                        fetch_plain(session, thumbor.base + f"/unsafe/{SIZE}x{SIZE}/smart/{files[k].name}")
+                    )
+            clear(result_dir)
+            their_crop = thumbor_crop(thumbor.base, group_path.name)
+        our_crop, passes = our_plan(app, seeded.media_ids["group"])
+        flush_redis(redis)
+        with app.app_context():
+            app.extensions["medialib"].db.engine.dispose()
+
+    labels = {"photo": "12 MP photo, one large face (first pass)", "group": "12 MP group photo, 7 faces ~75 px (tiles)"}
+    rows = []
+    for k in keys:
+        mine, other = median(ours[k]), median(theirs[k])
+        target = parts[k]["cpu"] <= SAME * before["cpu"] if k == "photo" else mine <= other
+        rows.append([labels[k], ms(mine), ms(other), f"{other / mine:.2f}", verdict(target)])
+    http = print_table(
+        ["cold 256 px cover", "flask-medialib, HTTP (ms)", "thumbor smart crop (ms)", "speed-up", "budget"],
+        rows,
+        "Cold cover with and without the finer pass, thumbor in the same run",
+    )
+    steps = ("decode", "detect", "crop_encode", "total", "cpu")
+    detail = [[labels["photo"] + ", MEDIALIB_FINE_DETECT=off", "-", *(ms(before[s]) for s in steps)]]
+    detail += [[labels[k], "-", *(ms(parts[k][s]) for s in steps)] for k in keys]
+    detail += [[labels["group"], side, *(ms(p[s]) for s in steps)] for side, p in by_tile.items()]
+    breakdown_table = print_table(
+        ["media", "MEDIALIB_FINE_DETECT_TILE", "decode", "detect (both passes)", "crop+encode", "render total",
+         "render CPU"],
+        detail,
+        "Render breakdown (ms)",
+    )  # fmt: skip
+    kept_ours = sum(inside(b, our_crop) for b in boxes)
+    kept_theirs = "n/a" if their_crop is None else sum(inside(b, their_crop) for b in boxes)
+    found = f"{passes.count('tiles')} by tiles, {passes.count('whole')} by the first pass"
+    faces_table = print_table(
+        ["group photo (7 faces)", "faces found", "faces whole in the crop"],
+        [["flask-medialib", found, kept_ours], ["thumbor", "-", kept_theirs]],
+        "Faces kept by the 256 px crop",
+    )
+    body = f"""{installed} as in section 4. The photo of sections 1-4 (one large face) and a 4032x3024 group
+photo composed as the tests compose them (7 faces ~75 px wide at the right edge, found only by the finer
+pass). HTTP: gunicorn 1 sync worker + PostgreSQL + Redis, model loaded, cache emptied before each of {runs}
+runs, redirect followed; thumbor 1 process, result storage emptied; the two alternate (medians). Budget:
+the photo's render CPU at most {SAME:.2f} x that with `MEDIALIB_FINE_DETECT=off` (the first pass only, as
+before the finer pass existed; CPU, as the wall times swing with the machine's load), the group photo's
+HTTP time <= thumbor's.
+
+{http}
+
+*detect* holds both passes and, for the group photo, the second decode (half-size JPEG draft) the finer
+copy needs; default settings unless a tile side is given.
+
+{breakdown_table}
+
+{faces_table}
+"""
+    write_section("small_faces", "7. Small faces (finer tile pass)", body)
+    return body
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
+    args = parser.parse_args()
+    run(args.runs, args.venv)
