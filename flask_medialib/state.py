@@ -42,6 +42,7 @@ class MediaLibState:
     )  # query less token -> args
     openapi_spec: dict[str, Any] | None = None
     event_worker: Any = None  # events.delivery.EventWorker when MEDIALIB_EVENT_THREAD is on
+    jobs: Any = None  # jobs.Jobs when MEDIALIB_JOBS is "celery"
     _detector: FaceDetector | None = None
     _detector_lock: threading.Lock = field(default_factory=threading.Lock)
 

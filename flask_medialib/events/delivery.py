@@ -204,6 +204,27 @@ def deliver_all_due(limit: int = 50, stop: threading.Event | None = None) -> Del
     return total
 
 
+def deliver_job() -> float | None:
+    """A delivery job (``MEDIALIB_JOBS = "celery"``): deliver what is due; seconds until the next retry is due.
+
+    The outbox rows decide everything, so a job that is lost or killed midway
+    loses no event: its leases expire and the next job (or
+    ``flask medialib events deliver``) sends again.
+    """
+    state = get_state()
+    deliver_all_due()
+    with state.db.engine.connect() as conn:
+        due = conn.execute(
+            select(WebhookDelivery.next_attempt_at)
+            .where(WebhookDelivery.status == PENDING)
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(1)
+        ).scalar()
+    if due is None:
+        return None
+    return max(0.0, (due - state.clock()).total_seconds())
+
+
 def release(owner: str) -> None:
     """Give back claimed rows not yet attempted (a worker that stops politely)."""
     with get_state().db.engine.begin() as conn:

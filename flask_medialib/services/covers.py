@@ -44,7 +44,7 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import select
 
-from .. import auth, generations, locks, signing
+from .. import auth, generations, jobs, locks, signing
 from ..errors import DetectorUnavailable, HTTPError, MediaError, bad_request, not_found
 from ..fetch import fetch_to_file
 from ..imaging.crop import encode_image, plan_as_dict, plan_crop, render_cover
@@ -312,9 +312,11 @@ def _cached_or_render(state: MediaLibState, media: Media, size: int) -> tuple[An
     entry = state.cache.get(key)
     if entry is not None:
         return tuple(entry)
+    if not jobs.renders_here(state):  # MEDIALIB_JOBS = "celery": a worker renders, this process waits
+        return jobs.render_remote(state, media, size, key, broken_key(media))
     # One renderer per media version at a time, across processes; the others
     # wait and then find its result (double-checked below).
-    with locks.hold(state.cache, _lock_name(media)):
+    with locks.hold(state.cache, _lock_name(media), timeout=state.config["MEDIALIB_RENDER_LOCK_TTL"]):
         entry = state.cache.get(key)
         if entry is not None:
             return tuple(entry)

@@ -90,6 +90,8 @@ def install(bp: Blueprint, render: Callable[[int, str, str, dict[str, Any]], Res
         status, code, message, extra = error_parts(exc)
         response = render(status, code, message, extra)
         response.status_code = status
+        if isinstance(exc, HTTPError):
+            response.headers.update(exc.headers)
         return response
 
     bp.register_error_handler(Exception, _handle)
