@@ -101,7 +101,7 @@ def init_app(app: Flask, celery: Celery | None = None) -> None:
     too_big = [size for size in config["MEDIALIB_PRERENDER_SIZES"] if size > config["MEDIALIB_COVER_MAX_SIZE"]]
     if too_big:
         raise ConfigError(f"MEDIALIB_PRERENDER_SIZES: {too_big} exceed MEDIALIB_COVER_MAX_SIZE")
-    if locks.kind(state.cache) == "thread":
+    if locks.kind(app.extensions["cache"][state.cache]) == "thread":
         raise ConfigError(
             "MEDIALIB_JOBS = 'celery' needs a cache that workers share with web processes "
             "(RedisCache, or FileSystemCache on one machine), not one that lives in a single process"
@@ -124,9 +124,7 @@ def _make_celery(app: Flask) -> Celery:
     try:
         from celery import Celery
     except ImportError:
-        raise ConfigError(
-            "MEDIALIB_JOBS = 'celery' needs Celery: pip install 'flask-medialib[jobs]'"
-        ) from None
+        raise ConfigError("MEDIALIB_JOBS = 'celery' needs Celery: pip install 'flask-medialib[jobs]'") from None
     broker = app.config["MEDIALIB_CELERY_BROKER_URL"]
     if not broker:
         raise ConfigError(
@@ -160,7 +158,7 @@ def _register(app: Flask, celery: Celery) -> None:
                     get_state(app).session.remove()
 
         run.__name__ = run.__qualname__ = body.__name__
-        celery.task(name=name, ignore_result=True, acks_late=True, reject_on_worker_lost=True)(run)
+        celery.task(name=name, shared=False, ignore_result=True, acks_late=True, reject_on_worker_lost=True)(run)
 
     in_app(RENDER_TASK, _render_job)
     in_app(PRERENDER_TASK, _prerender_job)
@@ -209,7 +207,7 @@ def render_remote(state: MediaLibState, media: Media, size: int, cover_key: str,
             task_id = "render-" + hashlib.sha256(cover_key.encode()).hexdigest()[:32]
             try:
                 jobs.send(RENDER_TASK, [media.id, size, cover_key], task_id=task_id)
-            except Exception as exc:  # any broker failure: the mark must not outlive it
+            except Exception as exc:  # noqa: BLE001 - each transport raises its own errors; the mark must go
                 state.cache.delete(queued)
                 log.warning("cannot enqueue the render of %s: %s", cover_key, exc)
                 raise _unavailable("the render queue is unavailable", "RenderQueueUnavailable", ttl) from None

@@ -2,35 +2,227 @@
 
 from __future__ import annotations
 
-import pytest
-from cover_helpers import cover_path, jpeg, make_library, root_space, upload
-from job_detectors import LOG_ENV
+import threading
+import time
 
-from flask_medialib import get_state, jobs
+import pytest
+from celery import Celery
+from conftest import REDIS_URL
+from cover_helpers import cover_path, jpeg, make_library, root_space
+from flask import Flask
+from job_detectors import LOG_ENV, detections
+from jobs_helpers import add_materials, album_with_red, close_app
+from material_helpers import Receiver
+
+from flask_medialib import MediaLib, get_state, jobs
+from flask_medialib.errors import ConfigError
+from flask_medialib.events import PENDING
+from flask_medialib.models import WebhookDelivery
+from flask_medialib.services import covers
+from flask_medialib.services import library as lib
 
 
 def test_cold_cover_enqueues_one_render_and_answers_503_with_retry_after(app, client, broker, monkeypatch, tmp_path):
     monkeypatch.setenv(LOG_ENV, str(tmp_path / "detections.log"))
-    library = make_library("lib", public_read=True)
-    lib_space = root_space(library)
-    from flask_medialib.services import library as lib
+    media = album_with_red(app)
 
-    lib.create_album(library, lib_space, "a")
-    media = upload(library, lib_space, "a", "red.jpg", jpeg((200, 0, 0)))
-
+    started = time.monotonic()
     answers = [client.get(cover_path("lib", size=128)) for _ in range(3)]
+    elapsed = time.monotonic() - started
 
     for resp in answers:
         assert resp.status_code == 503
         assert resp.headers["Retry-After"] == "1"
         body = resp.get_json()
         assert body["code"] == "CoverRendering" and body["requestId"] and "render" in body["message"]
-    # Three cold requests, one job (de-duplicated), for this media and size; nothing rendered here.
-    assert broker.tasks() == [(jobs.RENDER_TASK, [media.id, 128, broker_key(app, media, 128)])]
-    assert not (tmp_path / "detections.log").exists()
+    # Each waited MEDIALIB_RENDER_WAIT (0.2 s), not longer.
+    assert 0.6 <= elapsed < 3
+    # Three cold requests, one job (de-duplicated across requests), for this media and size.
+    key = covers.cover_key(get_state(app), media, 128)
+    assert broker.tasks() == [(jobs.RENDER_TASK, [media.id, 128, key])]
+    # Nothing was decoded or detected in the web process.
+    assert detections(tmp_path / "detections.log") == []
 
 
-def broker_key(app, media, size):
-    from flask_medialib.services import covers
+def test_render_wait_zero_answers_at_once(app, client, broker):
+    app.config["MEDIALIB_RENDER_WAIT"] = 0.0
+    album_with_red(app)
+    started = time.monotonic()
+    resp = client.get(cover_path("lib", size=64))
+    assert resp.status_code == 503 and resp.get_json()["code"] == "CoverRendering"
+    assert time.monotonic() - started < 1
+    assert len(broker.tasks()) == 1
 
-    return covers.cover_key(get_state(app), media, size)
+
+def test_a_render_stored_by_someone_else_answers_the_waiting_request(app, client, broker):
+    """The web process polls the cache: a render stored while it waits is its answer (a 302)."""
+    app.config["MEDIALIB_RENDER_WAIT"] = 20.0
+    media = album_with_red(app)
+    state = get_state(app)
+    key = covers.cover_key(state, media, 64)
+    task = state.jobs.celery.tasks[jobs.RENDER_TASK]
+
+    def worker() -> None:  # a thread has no app context: the task brings its own
+        while not broker.tasks():
+            time.sleep(0.01)
+        task.apply(args=broker.tasks()[0][1])
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    resp = client.get(cover_path("lib", size=64))
+    thread.join(30)
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    assert state.cache.get(key)[0] == "image/jpeg"
+    # The job cleared its queued mark: a later miss (eviction) enqueues again.
+    assert state.cache.get(f"jobs:render:{key}") is None
+
+
+def test_broken_media_found_by_the_job_is_skipped_by_the_waiting_request(app, client, broker):
+    from cover_helpers import at, insert_media
+
+    app.config["MEDIALIB_RENDER_WAIT"] = 20.0
+    library = make_library("lib", public_read=True)
+    space = root_space(library)
+    album = lib.create_album(library, space, "a")
+    broken = insert_media(space, album, kind=1, data=b"not an image", at=at(0), ext=".jpg", name="broken")
+    good = insert_media(space, album, kind=1, data=jpeg((0, 0, 200)), at=at(1), ext=".jpg", name="blue")
+    task = get_state(app).jobs.celery.tasks[jobs.RENDER_TASK]
+    stop = threading.Event()
+
+    def worker() -> None:
+        done: set[str] = set()
+        while not stop.is_set():
+            for _, args in broker.tasks():
+                if args[2] not in done:
+                    done.add(args[2])
+                    task.apply(args=args)
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        resp = client.get(cover_path("lib", size=64))
+    finally:
+        stop.set()
+        thread.join(30)
+    assert resp.status_code == 302
+    state = get_state(app)
+    # The worker marked the first media broken; the request went on to the next one.
+    assert state.cache.get(covers.broken_key(broken)) is not None
+    assert state.cache.get(covers.cover_key(state, good, 64))[0] == "image/jpeg"
+
+
+def test_material_add_enqueues_a_prerender_and_a_delivery_and_a_lost_job_loses_no_event(
+    app, client, broker, runner, tmp_path
+):
+    receiver = Receiver()
+    try:
+        app.config["MEDIALIB_WEBHOOK_URLS"] = [receiver.url]
+        app.config["MEDIALIB_WEBHOOK_SECRET"] = "s3cret"
+        other = Flask("webhooks", instance_path=str(tmp_path / "other"))
+        other.config.update(app.config)
+        MediaLib(other)  # the subscriptions follow the config at init_app
+        with other.app_context():
+            add_materials(other)
+            tasks = broker.tasks()
+            assert sorted(name for name, _ in tasks) == [jobs.DELIVER_TASK, jobs.PRERENDER_TASK]
+            assert [args for name, args in tasks if name == jobs.PRERENDER_TASK] == [[[1, 2]]]
+            # The jobs are lost (broker flushed, worker dead): the outbox still has the delivery.
+            broker.purge()
+            state = get_state(other)
+            assert [d.status for d in state.session.query(WebhookDelivery)] == [PENDING]
+            result = other.test_cli_runner().invoke(args=["medialib", "events", "deliver", "--once"])
+            assert "delivered 1" in result.output, result.output
+            assert len(receiver.delivered()) == 1
+        close_app(other)
+    finally:
+        receiver.close()
+
+
+def test_broker_down_answers_503_quickly_and_never_fails_a_committed_add(app, client, tmp_path):
+    app.config["MEDIALIB_RENDER_WAIT"] = 5.0
+    down = Flask("down", instance_path=str(tmp_path / "down"))
+    down.config.update(app.config)
+    down.config["MEDIALIB_CELERY_BROKER_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+    MediaLib(down)
+    with down.app_context():
+        album_with_red(down)
+        started = time.monotonic()
+        resp = down.test_client().get(cover_path("lib", size=64))
+        assert resp.status_code == 503, resp.get_data(as_text=True)
+        assert resp.get_json()["code"] == "RenderQueueUnavailable"
+        assert int(resp.headers["Retry-After"]) >= 1
+        assert time.monotonic() - started < 5
+    close_app(down)
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+def bare(tmp_path, **config) -> Flask:
+    app = Flask("bare", instance_path=str(tmp_path / "bare"))
+    app.config.update(TESTING=True, SECRET_KEY="x", **config)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"MEDIALIB_JOBS": "threads"}, "MEDIALIB_JOBS must be one of inline, celery"),
+        ({"MEDIALIB_JOBS": "celery", "MEDIALIB_CACHE_TYPE": "SimpleCache"}, "needs a cache that workers share"),
+        ({"MEDIALIB_JOBS": "celery"}, "needs MEDIALIB_CELERY_BROKER_URL"),
+        ({"MEDIALIB_PRERENDER_SIZES": [256, 0]}, "MEDIALIB_PRERENDER_SIZES must be between 1 and 8192"),
+        ({"MEDIALIB_PRERENDER_SIZES": "big"}, "MEDIALIB_PRERENDER_SIZES must be an integer"),
+        (
+            {"MEDIALIB_JOBS": "celery", "MEDIALIB_PRERENDER_SIZES": [4096], "MEDIALIB_CELERY_BROKER_URL": REDIS_URL},
+            "exceed MEDIALIB_COVER_MAX_SIZE",
+        ),
+        ({"MEDIALIB_RENDER_WAIT": -1}, "MEDIALIB_RENDER_WAIT must be between"),
+        ({"MEDIALIB_RENDER_LOCK_TTL": 0}, "MEDIALIB_RENDER_LOCK_TTL must be between"),
+    ],
+)
+def test_bad_job_keys_fail_at_start_naming_the_key(tmp_path, config, message):
+    with pytest.raises(ConfigError, match=message):
+        MediaLib(bare(tmp_path, MEDIALIB_CACHE_DIR=str(tmp_path / "cache"), **config))
+
+
+def test_inline_is_the_default_and_refuses_a_celery_app(tmp_path):
+    app = bare(tmp_path)
+    MediaLib(app)
+    assert app.config["MEDIALIB_JOBS"] == "inline" and get_state(app).jobs is None
+    assert app.config["MEDIALIB_PRERENDER_SIZES"] == [256]
+    host = Celery("host", set_as_current=False)
+    with pytest.raises(ConfigError, match="needs MEDIALIB_JOBS = 'celery'"):
+        MediaLib(bare(tmp_path), celery=host)
+    host.close()
+
+
+def test_a_host_celery_app_gets_the_tasks_and_runs_them_in_the_app_context(app, broker, tmp_path, redis_prefix):
+    host = Celery("host", broker=REDIS_URL, set_as_current=False)
+    host.conf.broker_transport_options = {"global_keyprefix": f"{redis_prefix}celery:"}
+    other = Flask("hosted", instance_path=str(tmp_path / "hosted"))
+    other.config.update({k: v for k, v in app.config.items() if k != "MEDIALIB_CELERY_BROKER_URL"})
+    MediaLib(other, celery=host)
+    assert get_state(other).jobs.celery is host
+    assert {jobs.RENDER_TASK, jobs.PRERENDER_TASK, jobs.DELIVER_TASK} <= set(host.tasks)
+    with other.app_context():
+        media = album_with_red(other)
+        key = covers.cover_key(get_state(other), media, 32)
+        get_state(other).session.remove()
+    # Called with no app context at all (as a worker does): the task pushes its app's.
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            host.tasks[jobs.RENDER_TASK].apply(args=[media.id, 32, key], throw=True)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    assert errors == []
+    with other.app_context():
+        assert get_state(other).cache.get(key)[0] == "image/jpeg"
+    close_app(other)  # the host's Celery app stays open: it is not ours
+    host.close()
