@@ -283,13 +283,16 @@ def _load_detector(state: MediaLibState) -> None:
 @click.option(
     "--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True, help="Pool."
 )
+@click.option("--hostname", "-n", help="Node name, e.g. render1@%h (default: celery@<host>).")
 @click.option(
     "--preload/--no-preload",
     default=True,
     show_default=True,
     help="Load the face model before taking jobs (the first render does not pay for it).",
 )
-def worker_command(concurrency: int | None, queues: str | None, loglevel: str, pool: str, preload: bool) -> None:
+def worker_command(
+    concurrency: int | None, queues: str | None, loglevel: str, pool: str, hostname: str | None, preload: bool
+) -> None:
     """Run a Celery worker for covers and webhook deliveries (MEDIALIB_JOBS = "celery")."""
     state = get_state()
     if state.jobs is None:
@@ -304,6 +307,8 @@ def worker_command(concurrency: int | None, queues: str | None, loglevel: str, p
     argv = ["worker", f"--loglevel={loglevel}", f"--pool={pool}", f"--queues={queues or state.jobs.queue}"]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
+    if hostname:
+        argv.append(f"--hostname={hostname}")
     # Forked pool processes must not share this process's database connections.
     state.db.engine.dispose()
     state.jobs.celery.worker_main(argv)

@@ -31,9 +31,9 @@ QUEUE = "medialib-jobs"
 
 
 @pytest.fixture
-def jobs_config() -> dict:
-    """Keys a test module changes (override it)."""
-    return {}
+def jobs_config(request: pytest.FixtureRequest) -> dict:
+    """Keys a test changes: override it, or parametrize it indirectly."""
+    return dict(getattr(request, "param", {}))
 
 
 @pytest.fixture

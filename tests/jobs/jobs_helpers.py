@@ -26,17 +26,19 @@ def stored(state, data: bytes) -> str:
     return key
 
 
-def add_materials(app, colors=((200, 0, 0), (0, 200, 0)), created=None, public_read=False):
-    """Images (and a text) through the material API of a new enterprise; returns the added items."""
+def add_materials(app, colors=((200, 0, 0), (0, 200, 0)), existing=None):
+    """Images (and a text) through the material API of enterprise ``existing`` (library id, space id)
+    or a new one; returns the added items."""
     state = get_state(app)
-    library, _ = lib.create_library("mat", multi_tenant=True, public_read=public_read)
-    space = lib.create_space(library, "acme")
+    if existing is None:
+        library, _ = lib.create_library("mat", multi_tenant=True)
+        space = lib.create_space(library, "acme")
+    else:
+        library = lib.get_library(existing[0])
+        space = lib.get_space(library, existing[1])
     writer, _ = auth.issue_token(library, space=space, grants=frozenset({"material_write"}))
     state.session.commit()
     items = [{"name": f"p{i}", "bizType": 2, "type": 1, "path": stored(state, jpeg(c))} for i, c in enumerate(colors)]
-    if created:
-        for item in items:
-            item["createTime"] = created
     items.append({"name": "t", "bizType": 2, "type": 4, "content": "hello"})
     resp = app.test_client().post(f"{BASE}/add", query_string={"token": writer, "openId": "alice"}, json=items)
     assert resp.status_code == 200, resp.get_json()
