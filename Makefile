@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS := faces,heif,postgres,redis,openapi,example
+EXTRAS := faces,heif,postgres,redis,jobs,openapi,example
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 

@@ -226,3 +226,11 @@ def test_a_host_celery_app_gets_the_tasks_and_runs_them_in_the_app_context(app, 
         assert get_state(other).cache.get(key)[0] == "image/jpeg"
     close_app(other)  # the host's Celery app stays open: it is not ours
     host.close()
+
+
+def test_web_processes_in_celery_mode_never_preload_the_model(app, tmp_path):
+    other = Flask("preload", instance_path=str(tmp_path / "preload"))
+    other.config.update({**app.config, "MEDIALIB_PRELOAD_DETECTOR": True})
+    MediaLib(other)
+    assert get_state(other)._detector is None  # the worker command loads it, not init_app
+    close_app(other)
