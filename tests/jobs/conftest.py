@@ -27,6 +27,7 @@ from job_detectors import SPEC  # noqa: E402
 from flask_medialib import jobs  # noqa: E402
 
 REDIS_URL = os.environ.get("MEDIALIB_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+RABBIT_URL = os.environ.get("MEDIALIB_TEST_AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672//"
 QUEUE = "medialib-jobs"
 
 

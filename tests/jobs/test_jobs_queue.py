@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import pytest
 from celery import Celery
-from conftest import REDIS_URL
+from conftest import RABBIT_URL, REDIS_URL
 from cover_helpers import cover_path, jpeg, make_library, root_space
 from flask import Flask
 from job_detectors import LOG_ENV, detections
@@ -17,7 +18,7 @@ from material_helpers import Receiver
 from flask_medialib import MediaLib, get_state, jobs
 from flask_medialib.errors import ConfigError
 from flask_medialib.events import PENDING
-from flask_medialib.models import WebhookDelivery
+from flask_medialib.models import Media, WebhookDelivery
 from flask_medialib.services import covers
 from flask_medialib.services import library as lib
 
@@ -153,6 +154,11 @@ def test_broker_down_answers_503_quickly_and_never_fails_a_committed_add(app, cl
         assert resp.get_json()["code"] == "RenderQueueUnavailable"
         assert int(resp.headers["Retry-After"]) >= 1
         assert time.monotonic() - started < 5
+        # The add commits and answers; its pre-render job is lost with the broker (logged).
+        started = time.monotonic()
+        added = add_materials(down)
+        assert len(added) == 3 and time.monotonic() - started < 5
+        assert get_state(down).session.get(Media, added[0]["id"]) is not None
     close_app(down)
 
 
@@ -234,3 +240,57 @@ def test_web_processes_in_celery_mode_never_preload_the_model(app, tmp_path):
     MediaLib(other)
     assert get_state(other)._detector is None  # the worker command loads it, not init_app
     close_app(other)
+
+
+def test_rabbitmq_as_broker_gets_the_render_job(app, tmp_path):
+    from kombu import Connection
+
+    queue = f"medialib-test-{os.getpid()}-{time.monotonic_ns()}"
+    other = Flask("rabbit", instance_path=str(tmp_path / "rabbit"))
+    other.config.update({**app.config, "MEDIALIB_CELERY_BROKER_URL": RABBIT_URL, "MEDIALIB_CELERY_QUEUE": queue})
+    MediaLib(other)
+    with other.app_context():
+        media = album_with_red(other)
+        assert other.test_client().get(cover_path("lib", size=96)).status_code == 503
+    with Connection(RABBIT_URL) as conn:
+        simple = conn.SimpleQueue(queue)
+        try:
+            message = simple.get(timeout=10)
+            message.ack()
+        finally:
+            simple.close()
+            conn.default_channel.queue_delete(queue)
+    assert message.headers["task"] == jobs.RENDER_TASK
+    assert message.decode()[0][:2] == [media.id, 96]
+    close_app(other)
+
+
+def test_the_worker_command_needs_celery_mode(tmp_path):
+    inline = bare(tmp_path)
+    MediaLib(inline)
+    with inline.app_context():  # not the celery-mode app of the fixtures
+        result = inline.test_cli_runner().invoke(args=["medialib", "worker"])
+    assert result.exit_code != 0 and 'MEDIALIB_JOBS is "inline"' in result.output
+
+
+def test_a_delivery_job_that_leaves_a_retry_schedules_one_follow_up(app, broker, tmp_path):
+    receiver = Receiver(plan=[500])
+    try:
+        other = Flask("retry", instance_path=str(tmp_path / "retry"))
+        other.config.update({**app.config, "MEDIALIB_WEBHOOK_URLS": [receiver.url], "MEDIALIB_WEBHOOK_SECRET": "s"})
+        MediaLib(other)
+        with other.app_context():
+            add_materials(other)
+        broker.purge()
+        task = get_state(other).jobs.celery.tasks[jobs.DELIVER_TASK]
+        for _ in range(2):  # a second job inside the wait schedules nothing more
+            thread = threading.Thread(target=task.apply)
+            thread.start()
+            thread.join(30)
+        assert len(receiver.requests) == 1 and receiver.delivered() == []
+        follow_ups = broker.messages()
+        assert [m["headers"]["task"] for m in follow_ups] == [jobs.DELIVER_TASK]
+        assert follow_ups[0]["headers"]["eta"]  # due when the retry is: MEDIALIB_WEBHOOK_BACKOFF later
+        close_app(other)
+    finally:
+        receiver.close()
