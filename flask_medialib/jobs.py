@@ -184,8 +184,8 @@ def _queued_key(cover_key: str) -> str:
     return f"jobs:render:{cover_key}"
 
 
-def render_remote(state: MediaLibState, media: Media, size: int, cover_key: str, broken_key: str) -> tuple[Any, Any]:
-    """The cache entry ``cover_key`` as a worker renders it: enqueued once, waited for; 503 on timeout.
+def render_remote(state: MediaLibState, media: Media, size: int, cover_key: str, broken_key: str) -> Any:
+    """The cache entry ``cover_key`` (as stored) that a worker renders: enqueued once, waited for; 503 on timeout.
 
     Raises :class:`MediaError` when the worker found the media broken (``broken_key``).
     """
@@ -199,7 +199,7 @@ def render_remote(state: MediaLibState, media: Media, size: int, cover_key: str,
     while True:
         entry, broken, mark = state.cache.get_many(cover_key, broken_key, queued)
         if entry is not None:
-            return tuple(entry)
+            return entry
         if broken is not None:
             raise MediaError(str(broken))
         # No mark: never queued, done without a result, or its worker died and the mark expired.

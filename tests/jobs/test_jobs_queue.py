@@ -9,7 +9,7 @@ import time
 import pytest
 from celery import Celery
 from conftest import RABBIT_URL, REDIS_URL
-from cover_helpers import cover_path, jpeg, make_library, root_space
+from cover_helpers import close_to, cover_path, fetch_cover, jpeg, make_library, mean_color, root_space
 from flask import Flask
 from job_detectors import LOG_ENV, detections
 from jobs_helpers import add_materials, album_with_red, close_app
@@ -73,7 +73,9 @@ def test_a_render_stored_by_someone_else_answers_the_waiting_request(app, client
     resp = client.get(cover_path("lib", size=64))
     thread.join(30)
     assert resp.status_code == 302, resp.get_data(as_text=True)
-    assert state.cache.get(key)[0] == "image/jpeg"
+    image, _, headers = fetch_cover(client, cover_path("lib", size=64))
+    assert headers["Content-Type"] == "image/jpeg" and image.size == (64, 64)
+    assert close_to(mean_color(image), (200, 0, 0))
     # The job cleared its queued mark: a later miss (eviction) enqueues again.
     assert state.cache.get(f"jobs:render:{key}") is None
 
@@ -107,10 +109,11 @@ def test_broken_media_found_by_the_job_is_skipped_by_the_waiting_request(app, cl
         stop.set()
         thread.join(30)
     assert resp.status_code == 302
-    state = get_state(app)
-    # The worker marked the first media broken; the request went on to the next one.
-    assert state.cache.get(covers.broken_key(broken)) is not None
-    assert state.cache.get(covers.cover_key(state, good, 64))[0] == "image/jpeg"
+    # The job found the first media broken; the request went on to the next one (blue).
+    image, _, _ = fetch_cover(client, cover_path("lib", size=64))
+    assert close_to(mean_color(image), (0, 0, 200))
+    rendered = {args[0] for _, args in broker.tasks()}
+    assert rendered == {broken.id, good.id}
 
 
 def test_material_add_enqueues_a_prerender_and_a_delivery_and_a_lost_job_loses_no_event(
@@ -229,7 +232,7 @@ def test_a_host_celery_app_gets_the_tasks_and_runs_them_in_the_app_context(app, 
     thread.join(60)
     assert errors == []
     with other.app_context():
-        assert get_state(other).cache.get(key)[0] == "image/jpeg"
+        assert get_state(other).cache.has(key)
     close_app(other)  # the host's Celery app stays open: it is not ours
     host.close()
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from cover_helpers import at, cover_path, insert_media, jpeg
+from cover_helpers import at, close_to, cover_path, fetch_cover, insert_media, jpeg, mean_color
 from job_detectors import HOLD_ENV, LOG_ENV, detections
 from jobs_harness import RenderWorker, wait_for
 from jobs_helpers import add_materials, album_with_red
@@ -91,7 +91,7 @@ def test_a_worker_killed_mid_render_holds_no_lock_for_ever_and_the_render_happen
     hold = tmp_path / "hold"
     hold.touch()
     first = start_worker("first", **{HOLD_ENV: str(hold)})
-    media = album_with_red(app)
+    album_with_red(app)
     app.config["MEDIALIB_RENDER_WAIT"] = 0.0
     assert client.get(cover_path("lib", size=128)).status_code == 503
     wait_for(lambda: detections(detect_log), 30, "the worker to start rendering")
@@ -108,7 +108,7 @@ def test_a_worker_killed_mid_render_holds_no_lock_for_ever_and_the_render_happen
     app.config["MEDIALIB_RENDER_WAIT"] = 30.0
     resp = client.get(cover_path("lib", size=128))
     assert resp.status_code == 302, resp.get_data(as_text=True)
-    state = get_state(app)
-    assert state.cache.get(covers.cover_key(state, media, 128))[0] == "image/jpeg"
+    image, _, _ = fetch_cover(client, cover_path("lib", size=128))
+    assert image.size == (128, 128) and close_to(mean_color(image), (200, 0, 0))
     lines = detections(detect_log)
     assert len(lines) == 2 and lines[0].split()[0] != lines[1].split()[0]  # again, in the second worker
