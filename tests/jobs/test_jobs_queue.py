@@ -9,7 +9,17 @@ import time
 import pytest
 from celery import Celery
 from conftest import RABBIT_URL, REDIS_URL
-from cover_helpers import close_to, cover_path, fetch_cover, jpeg, make_library, mean_color, root_space
+from cover_helpers import (
+    at,
+    close_to,
+    cover_path,
+    fetch_cover,
+    insert_media,
+    jpeg,
+    make_library,
+    mean_color,
+    root_space,
+)
 from flask import Flask
 from job_detectors import LOG_ENV, detections
 from jobs_helpers import add_materials, album_with_red, close_app
@@ -297,3 +307,23 @@ def test_a_delivery_job_that_leaves_a_retry_schedules_one_follow_up(app, broker,
         close_app(other)
     finally:
         receiver.close()
+
+
+def test_a_prerender_job_warms_the_media_and_the_album_cover_it_changes(app, client, broker):
+    """The job run in a thread with no app context, as a worker runs it (the cover logic, without a process)."""
+    library = make_library("lib", public_read=True)
+    space = root_space(library)
+    album = lib.create_album(library, space, "a")
+    older = insert_media(space, album, kind=1, data=jpeg((0, 0, 200)), at=at(0), ext=".jpg", name="older")
+    newer = insert_media(space, album, kind=1, data=jpeg((0, 200, 0)), at=at(1), ext=".jpg", name="newer")
+    text = insert_media(space, album, kind=4, at=at(2), name="note")
+    state = get_state(app)
+    keys = {m.id: covers.cover_key(state, m, 256) for m in (older, newer)}
+    task = state.jobs.celery.tasks[jobs.PRERENDER_TASK]
+    thread = threading.Thread(target=task.apply, kwargs={"args": [[newer.id, text.id]], "throw": True})
+    thread.start()
+    thread.join(60)
+    assert all(state.cache.has(key) for key in keys.values())
+    app.config["MEDIALIB_RENDER_WAIT"] = 0.0
+    resp = client.get(cover_path("lib", size=256))
+    assert resp.status_code == 302 and broker.tasks() == []  # warm: nothing enqueued

@@ -55,6 +55,7 @@ def start_worker(app, broker, tmp_path, detect_log) -> Iterator:
         found.stop()
 
 
+@pytest.mark.parametrize("jobs_config", [{"MEDIALIB_PRERENDER_SIZES": [128, 256]}], indirect=True)
 def test_an_added_image_is_rendered_before_its_first_view_and_its_event_delivered(
     app, client, broker, receiver, start_worker, detect_log
 ):
@@ -69,18 +70,21 @@ def test_an_added_image_is_rendered_before_its_first_view_and_its_event_delivere
 
     rows = [state.session.get(Media, item["id"]) for item in added if item["type"] == 1]
     older = state.session.get(Media, older_id)
-    keys = [covers.cover_key(state, media, 256) for media in [*rows, older]]
+    keys = [covers.cover_key(state, media, size) for media in [*rows, older] for size in (128, 256)]
     wait_for(lambda: all(state.cache.has(key) for key in keys), 60, "the pre-rendered covers")
     wait_for(receiver.delivered, 30, "the webhook delivery")
 
-    # One detection per media, all in the worker; the text material got none.
+    # One detection per media (both sizes share it), all in the worker; the text material got none.
     lines = detections(detect_log)
     assert len(lines) == 3 and {line.split()[0] for line in lines} != {str(os.getpid())}
     # The first view is warm: a 302 at once, no job enqueued, nothing detected again.
-    resp = client.get(cover_path("mat", "acme", None, size=256))
-    assert resp.status_code == 302, resp.get_data(as_text=True)
+    for size in (128, 256):
+        resp = client.get(cover_path("mat", "acme", None, size=size))
+        assert resp.status_code == 302, resp.get_data(as_text=True)
     assert broker.tasks() == []
     assert len(detections(detect_log)) == 3
+    image, _, _ = fetch_cover(client, cover_path("mat", "acme", None, size=256))
+    assert close_to(mean_color(image), (0, 0, 200))  # the space's cover is still the older media
     assert [r for r in receiver.delivered() if b"material_add" in r["body"]]
 
 
