@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -45,8 +46,8 @@ def detect_log(tmp_path) -> str:
 def start_worker(app, broker, tmp_path, detect_log) -> Iterator:
     started: list[RenderWorker] = []
 
-    def start(name: str = "w", **env: str) -> RenderWorker:
-        found = RenderWorker(app.config, tmp_path, env={LOG_ENV: detect_log, **env}, name=name)
+    def start(name: str = "w", pool: str = "solo", **env: str) -> RenderWorker:
+        found = RenderWorker(app.config, tmp_path, env={LOG_ENV: detect_log, **env}, name=name, pool=pool)
         started.append(found)
         return found.start()
 
@@ -116,3 +117,26 @@ def test_a_worker_killed_mid_render_holds_no_lock_for_ever_and_the_render_happen
     assert image.size == (128, 128) and close_to(mean_color(image), (200, 0, 0))
     lines = detections(detect_log)
     assert len(lines) == 2 and lines[0].split()[0] != lines[1].split()[0]  # again, in the second worker
+
+
+@pytest.mark.parametrize("jobs_config", [{"MEDIALIB_RENDER_LOCK_TTL": 3}], indirect=True)
+def test_a_pool_process_killed_mid_render_gives_its_job_back(app, client, broker, start_worker, detect_log, tmp_path):
+    """Prefork: the job is acknowledged only after it ran, so the broker hands it to the next pool process."""
+    hold = tmp_path / "hold"
+    hold.touch()
+    worker = start_worker("prefork", pool="prefork", **{HOLD_ENV: str(hold)})
+    album_with_red(app)
+    app.config["MEDIALIB_RENDER_WAIT"] = 0.0
+    assert client.get(cover_path("lib", size=96)).status_code == 503
+    first = wait_for(lambda: detections(detect_log), 30, "a pool process to start rendering")
+    child = int(first[0].split()[0])
+    assert child != worker.process.pid
+
+    os.kill(child, signal.SIGKILL)
+    hold.unlink()
+    # No request in between: the job comes back by itself (and waits out the dead process's lock, 3 s at most).
+    lines = wait_for(lambda: len(detections(detect_log)) >= 2 and detections(detect_log), 60, "the render again")
+    assert int(lines[1].split()[0]) not in (child, worker.process.pid)
+    app.config["MEDIALIB_RENDER_WAIT"] = 30.0
+    image, _, _ = fetch_cover(client, cover_path("lib", size=96))
+    assert close_to(mean_color(image), (200, 0, 0))
