@@ -7,9 +7,11 @@ web process that received the request; webhooks go out from
 ``MEDIALIB_JOBS = "celery"``: renders run in worker processes
 (``flask medialib worker``), so web processes never import TensorFlow.
 
-- After a ``material_add`` event (every upload, import or material add), a
-  job renders ``MEDIALIB_PRERENDER_SIZES`` for the new images and videos and
-  for the album and space covers they change: the first ``<img>`` is warm.
+- After a ``material_add`` event (every upload, import or material add) or a
+  ``material_rename`` (which also reports replaced bytes), a job renders
+  ``MEDIALIB_PRERENDER_SIZES`` for those images and videos and for the album
+  and space covers they change: the first ``<img>`` is warm. What is cached
+  already costs the job one cache lookup.
 - A cold cover request enqueues its render once across processes (a cache
   ``add`` of a mark keyed by the cover's cache key, which lives at most
   ``MEDIALIB_RENDER_LOCK_TTL`` seconds) and polls the cache where the worker
@@ -112,9 +114,11 @@ def init_app(app: Flask, celery: Celery | None = None) -> None:
     state.jobs = Jobs(celery, config["MEDIALIB_CELERY_QUEUE"], owned)
     _register(app, celery)
 
-    from .events.signals import SIGNALS, material_add
+    from .events.signals import SIGNALS, material_add, material_rename
 
-    material_add.connect(_on_material_add, sender=app, weak=False)
+    # A rename event also stands for new bytes (a file replaced): covers of a new version are cold.
+    material_add.connect(_on_materials_changed, sender=app, weak=False)
+    material_rename.connect(_on_materials_changed, sender=app, weak=False)
     if config["MEDIALIB_WEBHOOK_URLS"]:
         for signal in SIGNALS.values():
             signal.connect(_on_event, sender=app, weak=False)
@@ -224,7 +228,7 @@ def _unavailable(message: str, code: str, retry_after: float) -> HTTPError:
     return HTTPError(message, status=503, code=code, headers={"Retry-After": str(max(1, round(retry_after)))})
 
 
-def _on_material_add(app: Flask, event: dict[str, Any]) -> None:
+def _on_materials_changed(app: Flask, event: dict[str, Any]) -> None:
     jobs = get_state(app).jobs
     sizes = app.config["MEDIALIB_PRERENDER_SIZES"]
     if jobs is None or not sizes:

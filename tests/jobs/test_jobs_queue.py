@@ -23,9 +23,9 @@ from cover_helpers import (
 from flask import Flask
 from job_detectors import LOG_ENV, detections
 from jobs_helpers import add_materials, album_with_red, close_app
-from material_helpers import Receiver
+from material_helpers import BASE, Receiver
 
-from flask_medialib import MediaLib, get_state, jobs
+from flask_medialib import MediaLib, auth, get_state, jobs
 from flask_medialib.errors import ConfigError
 from flask_medialib.events import PENDING
 from flask_medialib.models import Media, WebhookDelivery
@@ -327,3 +327,17 @@ def test_a_prerender_job_warms_the_media_and_the_album_cover_it_changes(app, cli
     app.config["MEDIALIB_RENDER_WAIT"] = 0.0
     resp = client.get(cover_path("lib", size=256))
     assert resp.status_code == 302 and broker.tasks() == []  # warm: nothing enqueued
+
+
+def test_a_rename_enqueues_a_prerender_of_the_renamed_media(app, client, broker):
+    """Renames also report replaced bytes (a new version, cold covers); a plain rename costs the job lookups."""
+    added = add_materials(app)
+    broker.purge()
+    state = get_state(app)
+    library = lib.get_library("mat")
+    token, _ = auth.issue_token(library, space=lib.get_space(library, "acme"), grants=frozenset({"material_write"}))
+    state.session.commit()
+    renamed = [{"materialId": added[0]["id"], "name": "new name"}]
+    resp = client.post(f"{BASE}/rename", query_string={"token": token, "openId": "alice"}, json=renamed)
+    assert resp.status_code == 200, resp.get_json()
+    assert broker.tasks() == [(jobs.PRERENDER_TASK, [[added[0]["id"]]])]
