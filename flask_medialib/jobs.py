@@ -306,7 +306,7 @@ def _deliver_job() -> None:
     delay = delivery.deliver_job()
     # Retries wait in the outbox; one follow-up job at a time picks them up when due.
     if delay is not None:
-        delay = min(delay, DELIVERY_FOLLOW_UP_MAX)
+        delay = min(max(delay, 1.0), DELIVERY_FOLLOW_UP_MAX)
         if state.cache.add("jobs:deliver:follow-up", 1, timeout=max(1, int(delay))):
             assert state.jobs is not None
             state.jobs.send(DELIVER_TASK, [], countdown=delay)

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import ConfigError
@@ -213,13 +213,13 @@ def deliver_job() -> float | None:
     """
     state = get_state()
     deliver_all_due()
+    # A row leased by another worker is due again only when its lease ends.
+    due_at = case(
+        (WebhookDelivery.lease_until > WebhookDelivery.next_attempt_at, WebhookDelivery.lease_until),
+        else_=WebhookDelivery.next_attempt_at,
+    )
     with state.db.engine.connect() as conn:
-        due = conn.execute(
-            select(WebhookDelivery.next_attempt_at)
-            .where(WebhookDelivery.status == PENDING)
-            .order_by(WebhookDelivery.next_attempt_at)
-            .limit(1)
-        ).scalar()
+        due = conn.execute(select(due_at).where(WebhookDelivery.status == PENDING).order_by(due_at).limit(1)).scalar()
     if due is None:
         return None
     return max(0.0, (due - state.clock()).total_seconds())
