@@ -59,6 +59,8 @@ DELIVER_TASK = "flask_medialib.deliver"
 PRERENDER_BATCH = 100
 #: Longest countdown of a follow-up delivery job (a Redis broker redelivers long-held ETA jobs).
 DELIVERY_FOLLOW_UP_MAX = 300.0
+#: Runs of a job after the first whose worker process died under it (Celery >= 5.7; older ones requeue).
+LOST_JOB_RETRIES = 2
 _POLL_FIRST, _POLL_MAX = 0.02, 0.25
 
 # True while a job of ours runs: covers render here instead of enqueueing themselves.
@@ -162,7 +164,18 @@ def _register(app: Flask, celery: Celery) -> None:
                     get_state(app).session.remove()
 
         run.__name__ = run.__qualname__ = body.__name__
-        celery.task(name=name, shared=False, ignore_result=True, acks_late=True, reject_on_worker_lost=True)(run)
+        celery.task(
+            name=name,
+            shared=False,
+            ignore_result=True,
+            acks_late=True,
+            reject_on_worker_lost=True,
+            # A job whose process dies runs again, at most twice more: media that kills
+            # every renderer (a decoder crash, the OOM killer) must not loop for ever.
+            retry_on_worker_lost=True,
+            max_retries=LOST_JOB_RETRIES,
+            default_retry_delay=0,
+        )(run)
 
     in_app(RENDER_TASK, _render_job)
     in_app(PRERENDER_TASK, _prerender_job)
