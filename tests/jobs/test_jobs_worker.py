@@ -13,7 +13,7 @@ from jobs_harness import RenderWorker, wait_for
 from jobs_helpers import add_materials, album_with_red
 from material_helpers import Receiver
 
-from flask_medialib import get_state
+from flask_medialib import get_state, jobs
 from flask_medialib.models import Media
 from flask_medialib.services import covers
 from flask_medialib.services import library as lib
@@ -140,3 +140,24 @@ def test_a_pool_process_killed_mid_render_gives_its_job_back(app, client, broker
     app.config["MEDIALIB_RENDER_WAIT"] = 30.0
     image, _, _ = fetch_cover(client, cover_path("lib", size=96))
     assert close_to(mean_color(image), (200, 0, 0))
+
+
+@pytest.mark.parametrize("jobs_config", [{"MEDIALIB_RENDER_LOCK_TTL": 2}], indirect=True)
+def test_a_job_that_kills_every_pool_process_is_given_up_after_three_runs(
+    app, client, broker, start_worker, detect_log, tmp_path
+):
+    hold = tmp_path / "hold"
+    hold.touch()  # every run blocks in detection, and is killed there
+    worker = start_worker("prefork", pool="prefork", **{HOLD_ENV: str(hold)})
+    album_with_red(app)
+    app.config["MEDIALIB_RENDER_WAIT"] = 0.0
+    assert client.get(cover_path("lib", size=96)).status_code == 503
+    for run in range(1, 1 + 1 + jobs.LOST_JOB_RETRIES):
+        lines = wait_for(lambda n=run: len(detections(detect_log)) >= n and detections(detect_log), 60, f"run {run}")
+        os.kill(int(lines[run - 1].split()[0]), signal.SIGKILL)
+    wait_for(lambda: worker.log().count(b"Worker exited prematurely") >= 3, 30, "the third loss")
+    # Given up: the third loss is not retried, and nothing waits in the queue.
+    wait_for(lambda: b"Task handler raised error" in worker.log().split(b"retry: Retry in 0s")[-1], 30, "the end")
+    assert worker.log().count(b"retry: Retry in 0s") == jobs.LOST_JOB_RETRIES
+    assert broker.tasks() == []
+    assert len(detections(detect_log)) == 1 + jobs.LOST_JOB_RETRIES
