@@ -43,7 +43,7 @@ def file_url(album_name: str, file_name: str) -> str:
 
 def thumb_url(media: Media, size: int = COVER_SIZE) -> str:
     """A signed, face-aware square rendition (a video gives its first frame)."""
-    token = signing.sign(signing.COVER, media.id, media.version, size)
+    token = signing.sign(signing.COVER, media, size)
     return url_for("medialib_files.serve", token=token)
 
 

@@ -10,15 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from .errors import HTTPError, bad_request, forbidden, unauthorized
 from .models import AccessToken, Library, Space
 from .state import get_state
+
+log = logging.getLogger("flask_medialib")
 
 # SMH's grant names, plus ``material_write`` for the material API.
 GRANTS = frozenset({"admin", "upload_file", "delete_file", "create_directory", "delete_directory", "material_write"})
@@ -96,7 +102,11 @@ def find_token(token: str) -> AccessToken:
     """The live token row, or 403 ``InvalidAccessToken`` saying why not."""
     state = get_state()
     wanted = digest(token)
-    row = state.session.execute(select(AccessToken).where(AccessToken.token_hash == wanted)).scalar_one_or_none()
+    # No autoflush: the caller's pending changes are not ours to write (on SQLite that
+    # would also take the write lock that a renewal then has to wait for).
+    with state.session.no_autoflush:
+        stmt = select(AccessToken).where(AccessToken.token_hash == wanted)
+        row = state.session.execute(stmt).scalar_one_or_none()
     # The lookup is by digest; comparing again in constant time costs nothing and
     # keeps the check honest if the index ever matches loosely (collations).
     if row is None or not hmac.compare_digest(row.token_hash, wanted):
@@ -151,9 +161,45 @@ def _renew(row: AccessToken) -> None:
     # Sliding expiry, written only when half the lifetime is gone so reads rarely write.
     state = get_state()
     now = state.clock()
-    if row.expires_at - now < dt.timedelta(seconds=row.ttl / 2):
-        row.expires_at = now + dt.timedelta(seconds=row.ttl)
-        state.session.commit()
+    if row.expires_at - now >= dt.timedelta(seconds=row.ttl / 2):
+        return
+    expires = now + dt.timedelta(seconds=row.ttl)
+    engine = state.db.engine
+    if isinstance(engine.pool, (StaticPool, SingletonThreadPool)):
+        # One shared connection (in-memory SQLite): its commit would be the caller's, so
+        # leave the new expiry to the caller's unit of work.
+        row.expires_at = expires
+        return
+    # In a transaction of its own: the caller's unit of work is the caller's to commit.
+    try:
+        with engine.connect() as conn:
+            _write_expiry(conn, row.pk, expires)
+    except OperationalError as exc:
+        # Busy (the caller's own transaction holds SQLite's write lock, say): the next use tries again.
+        log.info("token renewal deferred: %s", exc.orig)
+        return
+    set_committed_value(row, "expires_at", expires)  # what the database holds now; not a change to flush
+
+
+#: How long a renewal waits for a lock before it leaves the renewal to the next use.
+_RENEW_LOCK_WAIT_MS = 1000
+
+
+def _write_expiry(conn: Connection, pk: int, expires: dt.datetime) -> None:
+    stmt = update(AccessToken).where(AccessToken.pk == pk, AccessToken.expires_at < expires).values(expires_at=expires)
+    with conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {_RENEW_LOCK_WAIT_MS}")
+        if conn.dialect.name != "sqlite":
+            conn.execute(stmt)
+            return
+        # SQLite's busy timeout belongs to the pooled connection: set it back afterwards.
+        before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {_RENEW_LOCK_WAIT_MS}")
+        try:
+            conn.execute(stmt)
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(before or 0)}")
 
 
 def revoke(library: Library, token: str) -> None:

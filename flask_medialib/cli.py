@@ -4,38 +4,36 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
+from alembic import command
+from alembic.util import CommandError as AlembicError
 from flask.cli import AppGroup
-from sqlalchemy import text
 
-from . import auth
+from . import auth, identity, migrations
 from .errors import MediaLibError
-from .models import Base
 from .services import library as lib
 from .state import MediaLibState, get_state
 
 medialib_cli = AppGroup("medialib", help="Manage the media library.")
 
 
-_DDL_LOCK = 0x6D656469  # PostgreSQL advisory lock key of table creation ("medi")
-
-
 def create_tables() -> None:
-    """Create the ``medialib_*`` tables that are missing (safe to run again, and at once).
+    """Bring the ``medialib_*`` tables to head, as ``flask medialib db upgrade`` (safe to run again, and at once).
 
     Several workers starting together all call this: each takes a database-wide
-    lock first, so one creates and the others then find every table there.
+    lock first, so one migrates and the others then find the schema at head.
     """
-    with get_state().db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
-        elif conn.dialect.name == "sqlite":
-            # Take SQLite's write lock before looking at the schema (waits on busy_timeout).
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        Base.metadata.create_all(conn)
+    state = get_state()
+    with migrations.locked(state.db.engine) as conn:
+        migrations.upgrade(conn)
+        # Under the same lock: workers starting together agree on one installation id.
+        installation = identity.ensure(conn, state.clock())
+    identity.remember(state, installation)
 
 
 def _fail(exc: MediaLibError) -> None:
@@ -44,9 +42,119 @@ def _fail(exc: MediaLibError) -> None:
 
 @medialib_cli.command("init-db")
 def init_db() -> None:
-    """Create the database tables."""
-    create_tables()
+    """Create the database tables, or upgrade them (the same as ``db upgrade``)."""
+    try:
+        create_tables()
+    except MediaLibError as exc:
+        _fail(exc)
     click.echo("medialib tables are ready")
+
+
+# -- schema migrations --------------------------------------------------------
+
+
+@medialib_cli.group("db")
+def db_group() -> None:
+    """Schema migrations of the medialib_* tables (version table medialib_alembic_version)."""
+
+
+_SQL_HELP = (
+    "Print the SQL instead of running it. The database is only read (for its revision), or not at all for FROM:TO."
+)
+
+
+def _print_sql(action: Callable[..., Any], revision: str, *, adopt: bool) -> None:
+    """Run ``action`` (Alembic's upgrade or downgrade) offline from the database's revision to ``revision``."""
+    engine = get_state().db.engine
+    cfg = migrations.alembic_config(dialect=engine.dialect.name, output_buffer=sys.stdout)
+    if ":" not in revision:
+        with engine.connect() as conn:  # a read, rolled back when it closes
+            current = migrations.current_revision(conn)
+            if current is None and adopt and migrations.our_tables(conn):
+                current = migrations.adoption_revision(conn)
+                command.stamp(cfg, current, sql=True)
+        if current is None and not adopt:
+            raise click.ClickException("the database has no medialib revision; give the range as FROM:TO")
+        if current is not None:
+            revision = f"{current}:{revision}"
+    action(cfg, revision, sql=True)
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+@click.option("--sql", is_flag=True, help=_SQL_HELP)
+def db_upgrade(revision: str, sql: bool) -> None:
+    """Upgrade to REVISION (default head); adopts tables made before migrations existed."""
+    try:
+        if sql:
+            _print_sql(command.upgrade, revision, adopt=True)
+            return
+        with migrations.locked(get_state().db.engine) as conn:
+            migrations.upgrade(conn, revision)
+            reached = migrations.current_revision(conn)
+    except (MediaLibError, AlembicError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"medialib schema at {reached}", err=True)
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+@click.option("--sql", is_flag=True, help=_SQL_HELP)
+def db_downgrade(revision: str, sql: bool) -> None:
+    """Downgrade to REVISION (an id, -1, or base: base drops every medialib table and its rows)."""
+    try:
+        if sql:
+            _print_sql(command.downgrade, revision, adopt=False)
+            return
+        with migrations.locked(get_state().db.engine) as conn:
+            migrations.downgrade(conn, revision)
+            reached = migrations.current_revision(conn)
+    except (MediaLibError, AlembicError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"medialib schema at {reached or 'base'}", err=True)
+
+
+@db_group.command("current")
+def db_current() -> None:
+    """Print the revision the database is at."""
+    with get_state().db.engine.connect() as conn:
+        current = migrations.current_revision(conn)
+        before_migrations = current is None and bool(migrations.our_tables(conn))
+    if current is None:
+        click.echo("none (tables from before migrations: db upgrade adopts them)" if before_migrations else "none")
+    else:
+        click.echo(current + (" (head)" if current == migrations.head() else ""))
+
+
+@db_group.command("history")
+@click.option("--verbose", "-v", is_flag=True, help="Show each revision in full.")
+def db_history(verbose: bool) -> None:
+    """List the revisions, newest first."""
+    command.history(migrations.alembic_config(stdout=sys.stdout), verbose=verbose)
+
+
+@db_group.command("stamp")
+@click.argument("revision")
+def db_stamp(revision: str) -> None:
+    """Record REVISION as the database's revision without running anything."""
+    try:
+        with migrations.locked(get_state().db.engine) as conn:
+            migrations.stamp(conn, revision)
+    except MediaLibError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"medialib schema stamped {revision}", err=True)
+
+
+@db_group.command("revision")
+@click.option("--message", "-m", required=True, help="What the revision changes.")
+@click.option("--autogenerate", is_flag=True, help="Write the operations that models.py differs by.")
+def db_revision(message: str, autogenerate: bool) -> None:
+    """Write the next revision file into flask_medialib/migrations/versions (for developers of flask-medialib).
+
+    --autogenerate compares models.py with a scratch SQLite database taken
+    through every revision; the app's database is not touched.
+    """
+    migrations.write_revision(message, autogenerate=autogenerate)  # Alembic prints the file's path
 
 
 # -- libraries --------------------------------------------------------------

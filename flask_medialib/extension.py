@@ -12,6 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 
 from . import config as config_module
+from .caching import FILESYSTEM_NAMES
 from .errors import ConfigError
 from .state import EXTENSION_KEY, MediaLibState
 from .storage import LocalStorage, Storage
@@ -110,7 +111,9 @@ class MediaLib:
             "CACHE_DEFAULT_TIMEOUT": app.config["MEDIALIB_CACHE_TIMEOUT"],
             "CACHE_KEY_PREFIX": app.config["MEDIALIB_CACHE_KEY_PREFIX"],
         }
-        if cache_type.endswith("FileSystemCache"):
+        if cache_type in FILESYSTEM_NAMES:
+            cfg["CACHE_TYPE"] = "flask_medialib.caching.FileSystemCache"  # remakes a deleted folder
+        if cache_type.endswith("FileSystemCache") or cache_type in FILESYSTEM_NAMES:
             cfg["CACHE_DIR"] = app.config["MEDIALIB_CACHE_DIR"] or os.path.join(app.instance_path, "medialib-cache")
             cfg["CACHE_THRESHOLD"] = 100_000
         if cache_type.endswith("RedisCache"):

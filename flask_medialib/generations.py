@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import secrets
 
+from . import identity
 from .state import get_state
 
 _PREFIX = "medialib:gen:"
 
 
 def _key(space_pk: int) -> str:
-    return f"{_PREFIX}{space_pk}"
+    # Space pks are reused (a rebuilt database, another app on the same cache): the
+    # installation id keeps each database's generations apart.
+    return f"{_PREFIX}{identity.installation_id()}:{space_pk}"
 
 
 def _fresh() -> int:

@@ -215,7 +215,7 @@ def render_remote(state: MediaLibState, media: Media, size: int, cover_key: str,
     pause = _POLL_FIRST
     while True:
         entry, broken, mark = state.cache.get_many(cover_key, broken_key, queued)
-        if entry is not None:
+        if entry is not None:  # as the worker stored it (the caller knows its shape)
             return entry
         if broken is not None:
             raise MediaError(str(broken))

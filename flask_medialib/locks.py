@@ -2,9 +2,11 @@
 
 - ``RedisCache`` (and the other redis backends): a Redis lock on the cache's
   own client, so it holds across gunicorn workers and hosts.
-- ``FileSystemCache``: a ``filelock.FileLock`` in a folder beside the cache
-  folder (the cache treats every file inside its own folder as an entry), so
-  it holds across the processes of one machine.
+- ``FileSystemCache``: an advisory lock (``flock``) on a file of its own per
+  name, in a folder beside the cache folder (the cache treats every file
+  inside its own folder as an entry), so it holds across the processes of one
+  machine and unrelated names never wait for each other. The holder removes
+  the file when it is done, so lock files do not pile up.
 - ``SimpleCache``/``NullCache``: a ``threading.Lock``. Those caches live in
   one process anyway, so a lock in that process is all they can need.
 
@@ -16,17 +18,16 @@ correctness), and :func:`hold` yields False so the caller can tell.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 log = logging.getLogger("flask_medialib")
-
-#: File locks are striped over this many files, so lock files never pile up.
-FILE_STRIPES = 256
 
 
 def _redis_client(backend: Any) -> Any | None:
@@ -57,25 +58,53 @@ def lock_dir(cache_dir: str) -> str:
     return os.path.normpath(cache_dir) + "-locks"
 
 
+def _file_path(cache_dir: str, name: str) -> str:
+    return os.path.join(lock_dir(cache_dir), hashlib.sha256(name.encode()).hexdigest()[:32] + ".lock")
+
+
 @contextlib.contextmanager
 def _file_lock(cache_dir: str, name: str, wait: float) -> Iterator[bool]:
-    from filelock import FileLock, Timeout
-
-    folder = lock_dir(cache_dir)
-    os.makedirs(folder, exist_ok=True)
-    stripe = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % FILE_STRIPES
-    lock = FileLock(os.path.join(folder, f"{stripe:03d}.lock"), timeout=wait)
-    try:
-        lock.acquire()
-        acquired = True
-    except Timeout:
+    path = _file_path(cache_dir, name)
+    fd = _acquire_file(path, wait)
+    if fd is None:
         log.warning("lock %s not acquired within %ss; going on without it", name, wait)
-        acquired = False
     try:
-        yield acquired
+        yield fd is not None
     finally:
-        if acquired:
-            lock.release()
+        if fd is not None:
+            # Removed while still held: a waiter that opened this file sees it is gone and opens anew.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            os.close(fd)
+
+
+def _acquire_file(path: str, wait: float) -> int | None:
+    """A descriptor holding the lock of ``path``, or None after ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    pause = 0.002
+    while True:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
+            continue
+        # The previous holder may have removed the file after we opened it: a lock
+        # on a file no longer at ``path`` guards nothing, so try again.
+        try:
+            here = os.stat(path)
+        except FileNotFoundError:
+            here = None
+        mine = os.fstat(fd)
+        if here is not None and (here.st_ino, here.st_dev) == (mine.st_ino, mine.st_dev):
+            return fd
+        os.close(fd)
 
 
 class _ThreadLocks:

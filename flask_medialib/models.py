@@ -9,10 +9,12 @@ not the host has its own ``SQLAlchemy`` instance.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -45,6 +47,26 @@ KIND_NAMES = {IMAGE: "image", AUDIO: "audio", VIDEO: "video", TEXT: "text"}
 
 class Base(DeclarativeBase):
     metadata = metadata
+
+
+def new_uid() -> str:
+    """A media identity: 128 random bits, URL-safe (22 characters), never reused."""
+    return secrets.token_urlsafe(16)
+
+
+class Installation(Base):
+    """One row, written once when the tables are created: this database's identity.
+
+    Cache keys and signed URLs carry it, so a database that is rebuilt, or
+    another app sharing the same cache, never meets this one's entries.
+    """
+
+    __tablename__ = "medialib_installation"
+    __table_args__ = (CheckConstraint("pk = 1", name="one_row"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    installation_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 class Library(Base):
@@ -98,9 +120,15 @@ class Media(Base):
         # counts take index-only ranges of the next one (see services.materials._count).
         Index("ix_medialib_media_material", "space_pk", "created_at", "id", "biz_type", "create_user", "kind"),
         Index("ix_medialib_media_visible", "space_pk", "biz_type", "create_user", "kind", "created_at"),
+        # A second line of defence beside ``uid``: SQLite never hands out a deleted row's id again.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # The identity derived artefacts (covers, faces, marks) and signed URLs are bound to:
+    # random and never reused, unlike ``id`` (see docs/identity.rst). Every creation path,
+    # ORM or Core insert, gets one from the Python-side default.
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     space_pk: Mapped[int] = mapped_column(ForeignKey("medialib_space.pk", ondelete="CASCADE"))
     album_pk: Mapped[int | None] = mapped_column(ForeignKey("medialib_album.pk", ondelete="CASCADE"))
     folder_pk: Mapped[int] = mapped_column(Integer, default=0)  # album pk, or 0 for the space root
@@ -160,7 +188,7 @@ class AccessToken(Base):
         return frozenset(g for g in self.grants.split(",") if g)
 
 
-__all__ = ["AccessToken", "Album", "Base", "Library", "Media", "Space", "metadata"]
+__all__ = ["AccessToken", "Album", "Base", "Installation", "Library", "Media", "Space", "metadata", "new_uid"]
 
 
 # -- material events and the import lock (material API) ----------------------

@@ -35,6 +35,9 @@ class MediaLibState:
     signing_secret: str
     clock: Callable[[], dt.datetime] = utcnow
     # Per-app, per-process memos (never shared between apps):
+    installation_id: str | None = None  # identity.installation_id, read once
+    file_serializer: Any = None  # signing: the serializer of file URLs (its salt names the installation)
+    file_refs: dict[str, Any] = field(default_factory=dict)  # signing: token -> FileRef, of good tokens
     file_url_bases: dict[str, str] = field(default_factory=dict)  # script root -> ".../f/"
     cover_spaces: dict[tuple[str, str], int] = field(default_factory=dict)  # (library id, space id) -> space pk
     cover_queries: dict[tuple[tuple[str, str], ...], tuple[tuple[str, Any], ...]] = field(

@@ -4,12 +4,14 @@ resolve -> authorize -> walk the candidates (first image or video by upload
 time) -> the cover of the first usable one (cache, else render under a lock)
 -> a signed URL. Broken media are remembered per media version and skipped.
 
-Every cache key holds the media id and version, so a replaced file (new
-version) or a deleted row can never bring back an old cover. Faces are kept
-in the source's own (upright, full-resolution) pixels, so every size of a
-media shares one detection, and a downscaled "master" copy of the decoded
-source is cached beside them, so other sizes up to its short side are cut
-from it instead of decoding the source again.
+Every cache key holds the installation id, the media's ``uid`` and its
+version, never the integer id alone (ids are reused: see
+``docs/identity.rst``), so a replaced file (new version), a deleted row, a
+rebuilt database or another app on the same cache can never bring back an
+old cover. Faces are kept in the source's own (upright, full-resolution)
+pixels, so every size of a media shares one detection, and a downscaled
+"master" copy of the decoded source is cached beside them, so other sizes up
+to its short side are cut from it instead of decoding the source again.
 
 The warm path asks the cache once and the database never:
 
@@ -34,6 +36,7 @@ import hashlib
 import io
 import logging
 import math
+import mimetypes
 import os
 import tempfile
 import time
@@ -44,7 +47,7 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import select
 
-from .. import auth, generations, jobs, locks, signing
+from .. import auth, generations, identity, jobs, locks, signing
 from ..errors import DetectorUnavailable, HTTPError, MediaError, bad_request, not_found
 from ..fetch import fetch_to_file
 from ..imaging.crop import encode_image, plan_as_dict, plan_crop, render_cover
@@ -71,7 +74,34 @@ class CoverLink:
 
     token: str  # for signing.COVER, served at medialib_files.serve
     public: bool  # the library or space is public-read
-    media_id: int
+
+
+@dataclass(frozen=True)
+class CoverEntry:
+    """A cached cover: encoded bytes, or (``data`` None) "serve the stored original as it is"."""
+
+    mime: str
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Master:
+    """A downscaled decoded source (JPEG) that smaller sizes are cut from."""
+
+    short: int  # its short side
+    source_size: tuple[int, int]  # the upright source's size, which faces are measured in
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Memo:
+    """A memoised answer of :func:`cover_link` and what it holds only while true."""
+
+    space_pk: int
+    generation: int
+    made_at: float  # epoch seconds
+    token_expires: float | None  # epoch seconds
+    link: CoverLink
 
 
 # -- the request ----------------------------------------------------------------
@@ -102,19 +132,15 @@ def cover_link(
     # Read before the media rows: a write committed after this read bumps it, so
     # what is memoised under it can never hide that write.
     generation = generations.current(space.pk)
-    identity = auth.authorize(library, space, token, user_id=user_id)
+    caller = auth.authorize(library, space, token, user_id=user_id)
     album = lib.get_album(library, space, album_name) if album_name is not None else None
     size = size or 0
     for media in candidates(space, album.pk if album else None):
         if ensure_cover(media, size):
-            public = _is_public(library, space)
-            link = CoverLink(
-                signing.sign(signing.COVER, media.id, media.version, size, public=public, space_pk=space.pk),
-                public,
-                media.id,
-            )
-            confirm(state, media.id, media.version, generation)
-            token_expires = identity.token.expires_at if identity.token is not None else None
+            public = is_public(library, space)
+            link = CoverLink(signing.sign(signing.COVER, media, size, public=public, space_pk=space.pk), public)
+            confirm(state, media.uid, media.version, generation)
+            token_expires = caller.token.expires_at if caller.token is not None else None
             _memoise(state, (library_id, space_id, album_name, size, token, user_id), space.pk, generation,
                      link, token_expires)  # fmt: skip
             return link
@@ -133,10 +159,11 @@ def _space_pks() -> dict[tuple[str, str], int]:
     return get_state().cover_spaces
 
 
-def _memo_key(request_key: tuple[Any, ...]) -> str:
+def _memo_key(state: MediaLibState, request_key: tuple[Any, ...]) -> str:
     library_id, space_id, album_name, size, token, user_id = request_key
     who = auth.digest(token) if token else ""
-    raw = repr((library_id, space_id, album_name, size or 0, who, user_id or ""))
+    # Library and space ids repeat across databases and apps sharing the cache: the installation parts them.
+    raw = repr((identity.installation_id(state), library_id, space_id, album_name, size or 0, who, user_id or ""))
     return "cover:memo:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
@@ -150,18 +177,17 @@ def memoised_link(
     space_pk = _space_pks().get((library_id, space_id))
     if not ttl or space_pk is None:
         return None
-    key = _memo_key((library_id, space_id, album_name, size, token, user_id))
+    key = _memo_key(state, (library_id, space_id, album_name, size, token, user_id))
     revoked_mark = auth.revoked_key(auth.digest(token)) if token else "-"
     memo, generation, revoked = state.cache.get_many(key, generations.key(space_pk), revoked_mark)
-    if not isinstance(memo, tuple) or len(memo) != 7 or generation is None or revoked:
+    if not isinstance(memo, Memo) or generation is None or revoked:
         return None
-    memo_space, memo_generation, made_at, token_expires, signed, public, media_id = memo
     now = signing.now()
-    if memo_space != space_pk or memo_generation != generation or not 0 <= now - made_at < ttl:
+    if memo.space_pk != space_pk or memo.generation != generation or not 0 <= now - memo.made_at < ttl:
         return None
-    if token_expires is not None and now >= token_expires:
+    if memo.token_expires is not None and now >= memo.token_expires:
         return None  # the slow path says why (expired) or renews it
-    return CoverLink(signed, public, media_id)
+    return memo.link
 
 
 def _memoise(
@@ -176,18 +202,18 @@ def _memoise(
         spaces.clear()
     spaces[(request_key[0], request_key[1])] = space_pk
     expires = token_expires.replace(tzinfo=dt.UTC).timestamp() if token_expires is not None else None
-    memo = (space_pk, generation, signing.now(), expires, link.token, link.public, link.media_id)
-    state.cache.set(_memo_key(request_key), memo, timeout=ttl)
+    memo = Memo(space_pk, generation, signing.now(), expires, link)
+    state.cache.set(_memo_key(state, request_key), memo, timeout=ttl)
 
 
-def confirmed_key(media_id: int, version: int) -> str:
-    return f"cover:ok:{media_id}:{version}"
+def confirmed_key(state: MediaLibState, uid: str, version: int) -> str:
+    return f"cover:ok:{_tag(state, uid, version)}"
 
 
-def confirm(state: MediaLibState, media_id: int, version: int, generation: int | None) -> None:
+def confirm(state: MediaLibState, uid: str, version: int, generation: int | None) -> None:
     """Note that the database showed this media at this version under ``generation`` (read before it)."""
     if generation is not None:
-        state.cache.set(confirmed_key(media_id, version), generation)
+        state.cache.set(confirmed_key(state, uid, version), generation)
 
 
 def cached_file(ref: signing.FileRef) -> tuple[bytes, str] | None:
@@ -196,17 +222,52 @@ def cached_file(ref: signing.FileRef) -> tuple[bytes, str] | None:
         return None
     state = get_state()
     entry, confirmed, generation = state.cache.get_many(
-        _cover_key(state, ref.media_id, ref.version, ref.size),
-        confirmed_key(ref.media_id, ref.version),
+        _cover_key(state, ref.uid, ref.version, ref.size),
+        confirmed_key(state, ref.uid, ref.version),
         generations.key(ref.space_pk),
     )
-    if entry is None or generation is None or confirmed != generation or entry[0] == "original":
+    if not isinstance(entry, CoverEntry) or entry.data is None or generation is None or confirmed != generation:
         return None
-    return entry[1], entry[0]
+    return entry.data, entry.mime
 
 
-def _is_public(library: Library, space: Space) -> bool:
+# -- the file step: what a signed URL names, and who may keep its bytes ----------------
+
+
+def is_public(library: Library, space: Space) -> bool:
+    """Whether reads of the space need no token: the rule of covers and of the files they point at."""
     return bool(library.public_read or space.public_read)
+
+
+def signed_media(ref: signing.FileRef) -> Media:
+    """The media a signed URL names (by uid), at the version it names; 404 when deleted or replaced since."""
+    stmt = select(Media).where(Media.uid == ref.uid)
+    media = get_state().session.execute(stmt).scalar_one_or_none()
+    if media is None or media.version != ref.version:
+        raise not_found("the media behind this URL was changed or deleted; ask for the cover again", "FileNotFound")
+    return media
+
+
+def media_is_public(media: Media) -> bool:
+    """:func:`is_public` of the media's space (caches may then keep its files as public)."""
+    return is_public(media.space.library, media.space)
+
+
+@dataclass(frozen=True)
+class OriginalFile:
+    """The stored bytes of a media as uploaded, and what to call them (never the storage key)."""
+
+    path: str
+    mime: str
+    name: str
+
+
+def original_file(media: Media) -> OriginalFile:
+    if not media.storage_key:
+        raise not_found("this media has no stored file", "FileNotFound")
+    state = get_state()
+    mime = media.mime or mimetypes.guess_type(media.storage_key)[0] or "application/octet-stream"
+    return OriginalFile(state.storage.path(media.storage_key), mime, media.file_name or media.name)
 
 
 def candidates(space: Space, album_pk: int | None) -> Iterator[Media]:
@@ -246,31 +307,36 @@ def _variant(state: MediaLibState) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:10]
 
 
+def _tag(state: MediaLibState, uid: str, version: int) -> str:
+    """What every key of a media's artefacts holds: installation, uid, version (never the reusable id)."""
+    return f"{identity.installation_id(state)}:{uid}:{version}"
+
+
 def cover_key(state: MediaLibState, media: Media, size: int) -> str:
-    return _cover_key(state, media.id, media.version, size)
+    return _cover_key(state, media.uid, media.version, size)
 
 
-def _cover_key(state: MediaLibState, media_id: int, version: int, size: int) -> str:
-    return f"cover:img:{media_id}:{version}:{size}:{_variant(state)}"
+def _cover_key(state: MediaLibState, uid: str, version: int, size: int) -> str:
+    return f"cover:img:{_tag(state, uid, version)}:{size}:{_variant(state)}"
 
 
 def master_key(state: MediaLibState, media: Media) -> str:
-    return f"cover:master:{media.id}:{media.version}:{state.config['MEDIALIB_COVER_MASTER_SIDE']}"
+    return f"cover:master:{_tag(state, media.uid, media.version)}:{state.config['MEDIALIB_COVER_MASTER_SIDE']}"
 
 
 def faces_key(state: MediaLibState, media: Media) -> str:
     cfg = state.config
     detector = (cfg["MEDIALIB_FACE_DETECTOR"], cfg["MEDIALIB_DETECT_MAX_SIDE"], cfg["MEDIALIB_FACE_THRESHOLD"])
     tag = hashlib.sha256(repr(detector).encode()).hexdigest()[:10]
-    return f"cover:faces:{media.id}:{media.version}:{tag}"
+    return f"cover:faces:{_tag(state, media.uid, media.version)}:{tag}"
 
 
-def broken_key(media: Media) -> str:
-    return f"cover:broken:{media.id}:{media.version}"
+def broken_key(state: MediaLibState, media: Media) -> str:
+    return f"cover:broken:{_tag(state, media.uid, media.version)}"
 
 
-def _lock_name(media: Media) -> str:
-    return f"cover:{media.id}:{media.version}"
+def _lock_name(state: MediaLibState, media: Media) -> str:
+    return f"cover:{_tag(state, media.uid, media.version)}"
 
 
 # -- cache or render --------------------------------------------------------------
@@ -282,7 +348,7 @@ def ensure_cover(media: Media, size: int) -> bool:
     # No cover is ever stored for a broken version, so the warm path asks once.
     if state.cache.has(cover_key(state, media, size)):
         return True
-    if state.cache.get(broken_key(media)) is not None:
+    if state.cache.get(broken_key(state, media)) is not None:
         return False
     try:
         _cached_or_render(state, media, size)
@@ -297,29 +363,29 @@ def rendered_cover(media: Media, size: int) -> tuple[bytes, str]:
     state = get_state()
     try:
         entry = _cached_or_render(state, media, size)
-        if entry[0] == "original":
+        if entry.data is None:
             with _local_file(state, media) as path, open(path, "rb") as fp:
-                return fp.read(), entry[1]
-        return entry[1], entry[0]
+                return fp.read(), entry.mime
+        return entry.data, entry.mime
     except MediaError as exc:
         _mark_broken(state, media, exc)
         raise not_found("this media can no longer be shown; ask for the cover again", "NoCoverMedia") from None
 
 
-def _cached_or_render(state: MediaLibState, media: Media, size: int) -> tuple[Any, Any]:
-    """The cache entry of a cover: (mime, bytes), or ("original", mime) to serve the stored file."""
+def _cached_or_render(state: MediaLibState, media: Media, size: int) -> CoverEntry:
+    """The cache entry of a cover, rendered and stored on a miss."""
     key = cover_key(state, media, size)
     entry = state.cache.get(key)
-    if entry is not None:
-        return tuple(entry)
+    if isinstance(entry, CoverEntry):
+        return entry
     if not jobs.renders_here(state):  # MEDIALIB_JOBS = "celery": a worker renders, this process waits
-        return jobs.render_remote(state, media, size, key, broken_key(media))
+        return jobs.render_remote(state, media, size, key, broken_key(state, media))
     # One renderer per media version at a time, across processes; the others
     # wait and then find its result (double-checked below).
-    with locks.hold(state.cache, _lock_name(media), timeout=state.config["MEDIALIB_RENDER_LOCK_TTL"]):
+    with locks.hold(state.cache, _lock_name(state, media), timeout=state.config["MEDIALIB_RENDER_LOCK_TTL"]):
         entry = state.cache.get(key)
-        if entry is not None:
-            return tuple(entry)
+        if isinstance(entry, CoverEntry):
+            return entry
         entry = _render(state, media, size, Timings())
         state.cache.set(key, entry)
         return entry
@@ -329,7 +395,7 @@ def _mark_broken(state: MediaLibState, media: Media, exc: Exception) -> None:
     fetch_failed = media.storage_key is None
     ttl = _FETCH_FAILURE_TTL if fetch_failed else None
     # ``add`` sets only when absent, so each process-wide skip is logged once.
-    if state.cache.add(broken_key(media), str(exc) or type(exc).__name__, timeout=ttl):
+    if state.cache.add(broken_key(state, media), str(exc) or type(exc).__name__, timeout=ttl):
         log.warning("cover skips media %s (version %s): %s", media.id, media.version, exc)
 
 
@@ -346,7 +412,7 @@ class Timings:
     crop_encode: float = 0.0
 
 
-def _render(state: MediaLibState, media: Media, size: int, timings: Timings) -> tuple[Any, Any]:
+def _render(state: MediaLibState, media: Media, size: int, timings: Timings) -> CoverEntry:
     kind = KIND_NAMES.get(media.kind)
     if kind not in ("image", "video"):
         raise MediaError(f"media {media.id} is {kind or 'of an unknown kind'}, not an image or video")
@@ -376,7 +442,7 @@ def _render(state: MediaLibState, media: Media, size: int, timings: Timings) -> 
     data = render_size(state, image, source_size, faces, size)
     timings.crop_encode = time.perf_counter() - start
     _store_master(state, media, image, source_size)
-    return (_MIME[state.config["MEDIALIB_COVER_FORMAT"]], data)
+    return CoverEntry(_MIME[state.config["MEDIALIB_COVER_FORMAT"]], data)
 
 
 # -- the master: a downscaled decoded source that other sizes are cut from -------------
@@ -384,27 +450,26 @@ def _render(state: MediaLibState, media: Media, size: int, timings: Timings) -> 
 _MASTER_QUALITY = 90
 
 
-def _render_from_master(state: MediaLibState, media: Media, size: int, timings: Timings) -> tuple[Any, Any] | None:
+def _render_from_master(state: MediaLibState, media: Media, size: int, timings: Timings) -> CoverEntry | None:
     """A cover cut from the cached master, when it and the faces are cached and it is big enough."""
     master, faces = state.cache.get_many(master_key(state, media), faces_key(state, media))
-    if not isinstance(master, tuple) or len(master) != 3 or faces is None:
+    if not isinstance(master, Master) or faces is None:
         return None
-    short, source_size, data = master
     need = math.ceil(size * state.config["MEDIALIB_COVER_ZOOM"])
-    if short < min(need, min(source_size)):
+    if master.short < min(need, min(master.source_size)):
         return None  # too small for this size: decode the source
     start = time.perf_counter()
     try:
-        with quiet(), Image.open(io.BytesIO(data), formats=("JPEG",)) as im:
+        with quiet(), Image.open(io.BytesIO(master.data), formats=("JPEG",)) as im:
             im.draft("RGB", (need, need))  # a small size needs only a fraction of the master
             image = im.convert("RGB")
     except DECODE_ERRORS:
         return None  # a damaged entry: the source is still there
     timings.decode = time.perf_counter() - start
     start = time.perf_counter()
-    out = render_size(state, image, tuple(source_size), [Face.from_dict(item) for item in faces], size)
+    out = render_size(state, image, master.source_size, [Face.from_dict(item) for item in faces], size)
     timings.crop_encode = time.perf_counter() - start
-    return (_MIME[state.config["MEDIALIB_COVER_FORMAT"]], out)
+    return CoverEntry(_MIME[state.config["MEDIALIB_COVER_FORMAT"]], out)
 
 
 def _store_master(state: MediaLibState, media: Media, image: Image.Image, source_size: tuple[int, int]) -> None:
@@ -416,12 +481,12 @@ def _store_master(state: MediaLibState, media: Media, image: Image.Image, source
     old = state.cache.get(key)
     factor = math.ceil(min(image.size) / side)
     short = min(image.size) // max(factor, 1)
-    if isinstance(old, tuple) and len(old) == 3 and old[0] >= short:
+    if isinstance(old, Master) and old.short >= short:
         return
     master = image.reduce(factor) if factor > 1 else image
     buf = io.BytesIO()
     master.save(buf, "JPEG", quality=_MASTER_QUALITY)
-    state.cache.set(key, (min(master.size), tuple(source_size), buf.getvalue()))
+    state.cache.set(key, Master(min(master.size), (source_size[0], source_size[1]), buf.getvalue()))
 
 
 def render_size(
@@ -437,21 +502,21 @@ def render_size(
 
 def _render_full(
     state: MediaLibState, path: str, kind: str, max_pixels: int, timings: Timings, *, stored: bool
-) -> tuple[Any, Any]:
+) -> CoverEntry:
     start = time.perf_counter()
     image = load_media_image(path, kind, max_pixels=max_pixels)  # proves the whole file decodes
     timings.decode = time.perf_counter() - start
     mime = _servable_original(path) if kind == "image" else None
     if mime:
         if stored:
-            return ("original", mime)  # the stored file, served as uploaded
+            return CoverEntry(mime)  # the stored file, served as uploaded
         with open(path, "rb") as fp:  # fetched to a temp file: keep the bytes
-            return (mime, fp.read())
+            return CoverEntry(mime, fp.read())
     start = time.perf_counter()
     fmt = state.config["MEDIALIB_COVER_FORMAT"]
     data = encode_image(image, fmt, state.config["MEDIALIB_COVER_QUALITY"])
     timings.crop_encode = time.perf_counter() - start
-    return (_MIME[fmt], data)
+    return CoverEntry(_MIME[fmt], data)
 
 
 def _servable_original(path: str) -> str | None:

@@ -239,7 +239,7 @@ def get_file(library_id: str, space_id: str, path: str) -> BaseResponse:
     authorize(library, space)
     where, name = _file_path(library, space, path)
     media = lib.find_file(where, name)
-    return redirect_to(signing.sign(signing.ORIGINAL, media.id, media.version), "private, max-age=60")
+    return redirect_to(signing.sign(signing.ORIGINAL, media), "private, max-age=60")
 
 
 @bp.route("/file/<library_id>/<space_id>/<medialib_path:path>", methods=["DELETE"])

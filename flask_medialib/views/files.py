@@ -5,8 +5,6 @@ from __future__ import annotations
 from flask import Response, request, send_file
 
 from .. import generations, signing
-from ..errors import not_found
-from ..models import Media
 from ..services import covers
 from ..state import get_state
 from .apidoc import doc
@@ -47,21 +45,19 @@ def serve(token: str) -> Response:
     state = get_state()
     # Read before the media row: see covers.confirm.
     generation = generations.current(ref.space_pk) if ref.space_pk else None
-    media = state.session.get(Media, ref.media_id)
-    if media is None or media.version != ref.version:
-        raise not_found("the media behind this URL was changed or deleted; ask for the cover again", "FileNotFound")
-    visibility = "public" if media.space.public_read or media.space.library.public_read else "private"
+    media = covers.signed_media(ref)
+    visibility = "public" if covers.media_is_public(media) else "private"
     cache_control = f"{visibility}, max-age={max_age}, {_IMMUTABLE}"
     if ref.rendition == signing.ORIGINAL:
-        if not media.storage_key:
-            raise not_found("this media has no stored file", "FileNotFound")
+        original = covers.original_file(media)
+        # Named after the media, never after its storage key.
         response = send_file(
-            state.storage.path(media.storage_key), mimetype=media.mime, etag=ref.etag, conditional=True
+            original.path, mimetype=original.mime, download_name=original.name, etag=ref.etag, conditional=True
         )
         response.headers["Cache-Control"] = cache_control
         return response
     rendered = covers.rendered_cover(media, ref.size)
-    covers.confirm(state, media.id, media.version, generation)
+    covers.confirm(state, media.uid, media.version, generation)
     return _bytes_response(rendered, ref.etag, cache_control)
 
 

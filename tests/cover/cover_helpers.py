@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import os
 import struct
 import subprocess
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from flask import Flask
 from PIL import Image
 from skimage import data as skdata
+from sqlalchemy import event
 
-from flask_medialib import auth, get_state
+from flask_medialib import MediaLib, auth, get_state
 from flask_medialib.models import Album, Library, Media, Space
 from flask_medialib.services import library as lib
 
@@ -147,6 +151,44 @@ def token_for(
 
 def at(seconds: float) -> dt.datetime:
     return dt.datetime(2025, 6, 1, 8, 0, 0) + dt.timedelta(seconds=seconds)
+
+
+# -- app instances ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def sql_count(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app's engine runs inside the block."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    engine = get_state(app).db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@contextlib.contextmanager
+def second_app(app_config: dict, clock, **overrides: object) -> Iterator[Flask]:
+    """Another instance of the app (another worker): same database, same cache, unless ``overrides`` say."""
+    other = Flask("medialib_other", instance_path=app_config["MEDIALIB_STORAGE_ROOT"] + "-other")
+    other.config.update({**app_config, **overrides})
+    MediaLib(other)
+    state = get_state(other)
+    state.clock = clock
+    try:
+        yield other
+    finally:
+        with other.app_context():
+            state.db.session.remove()
+            state.db.engine.dispose()
+            client = getattr(state.cache.cache, "_write_client", None)
+            if client is not None:
+                client.connection_pool.disconnect()
 
 
 # -- HTTP -------------------------------------------------------------------------

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-from collections.abc import Iterator
 
 import pytest
-from cover_helpers import at, close_to, cover_path, fetch_cover, jpeg, make_library, mean_color, root_space, token_for
+from cover_helpers import (
+    at,
+    close_to,
+    cover_path,
+    fetch_cover,
+    jpeg,
+    make_library,
+    mean_color,
+    root_space,
+    second_app,
+    sql_count,
+    token_for,
+)
 from cover_helpers import upload as upload_media
 from flask import Flask
-from sqlalchemy import event
 
-from flask_medialib import MediaLib, auth, generations, get_state
+from flask_medialib import auth, generations, get_state
 from flask_medialib.models import Media
 from flask_medialib.services import covers
 from flask_medialib.services import library as lib
@@ -35,41 +44,6 @@ def album_lib(app):
     space = root_space(library)
     lib.create_album(library, space, "a")
     return library, space
-
-
-@contextlib.contextmanager
-def sql_count(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements the app's engine runs inside the block."""
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        seen.append(statement)
-
-    engine = get_state(app).db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
-@contextlib.contextmanager
-def second_app(app_config: dict, clock) -> Iterator[Flask]:
-    """Another instance of the app (another worker): same database, same cache."""
-    other = Flask("medialib_other", instance_path=app_config["MEDIALIB_STORAGE_ROOT"] + "-other")
-    other.config.update(app_config)
-    MediaLib(other)
-    state = get_state(other)
-    state.clock = clock
-    try:
-        yield other
-    finally:
-        with other.app_context():
-            state.db.session.remove()
-            state.db.engine.dispose()
-            client = getattr(state.cache.cache, "_write_client", None)
-            if client is not None:
-                client.connection_pool.disconnect()
 
 
 # -- the 302 memo ----------------------------------------------------------------
@@ -229,8 +203,8 @@ def test_a_smaller_size_is_cut_from_the_master_and_a_larger_one_is_not(app, clie
     media = upload_media(library, space, "a", "r.jpg", jpeg(RED), at(1))
     fetch_cover(client, cover_path("lib", size=24))
     state = get_state()
-    short, source_size, _ = state.cache.get(covers.master_key(state, media))
-    assert (short, tuple(source_size)) == (40, (120, 80))
+    master = state.cache.get(covers.master_key(state, media))
+    assert (master.short, master.source_size) == (40, (120, 80))
     # Without the source only the master can give a cover: the smaller size still works ...
     os.remove(state.storage.path(media.storage_key))
     image, _, _ = fetch_cover(client, cover_path("lib", size=32))
@@ -279,3 +253,34 @@ def test_generation_bumps_from_many_threads_and_instances_never_repeat(app, app_
     assert final == generations.current(space_pk)  # both instances read one value
     assert not seen & set(values)  # a bump never brings back an older generation
     assert final in values
+
+
+def test_a_warm_302_and_a_warm_file_step_take_one_cache_round_trip_each(app, client, album_lib, monkeypatch):
+    library, space = album_lib
+    upload_media(library, space, "a", "r.jpg", jpeg(RED), at(1))
+    location = client.get(cover_path("lib", size=16)).headers["Location"]
+    with client.get(location) as first:
+        assert first.status_code == 200
+    backend = get_state().cache.cache
+    calls: list[str] = []
+    depth = [0]  # files: get_many is made of gets; count what the extension asks for
+
+    for name in ("get", "get_many", "has", "set", "add", "delete", "set_many"):
+        original = getattr(backend, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            if not depth[0]:
+                calls.append(_name)
+            depth[0] += 1
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+
+        monkeypatch.setattr(backend, name, counted)
+    with sql_count(app) as statements:
+        assert client.get(cover_path("lib", size=16)).headers["Location"] == location
+        assert calls == ["get_many"]
+        with client.get(location) as again:
+            assert again.status_code == 200 and again.get_data() == first.get_data()
+    assert calls == ["get_many", "get_many"] and statements == []

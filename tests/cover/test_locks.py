@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -122,10 +123,61 @@ def test_one_holder_at_a_time_between_processes(kind, tmp_path, redis_prefix):
         child.stdout.close()
 
 
-def test_file_locks_live_beside_the_cache_folder_and_stay_few(tmp_path):
+def test_file_locks_live_beside_the_cache_folder_and_do_not_pile_up(tmp_path):
     cache = _cache(_cache_config("file", tmp_path, ""))
     for number in range(600):
-        with locks.hold(cache, f"media:{number}:1"):
-            pass
+        with locks.hold(cache, f"media:{number}:1") as acquired:
+            assert acquired
+            assert len(os.listdir(locks.lock_dir(str(tmp_path / "cache")))) == 1  # its own file while held
     assert not [name for name in os.listdir(tmp_path / "cache") if name.endswith(".lock")]
-    assert 0 < len(os.listdir(locks.lock_dir(str(tmp_path / "cache")))) <= locks.FILE_STRIPES
+    assert os.listdir(locks.lock_dir(str(tmp_path / "cache"))) == []
+
+
+def _names_of_one_old_stripe() -> tuple[str, str]:
+    """Two names that shared one of the 256 lock files of the striped scheme (issue 10 §6)."""
+    seen: dict[int, str] = {}
+    for number in range(1000):
+        name = f"cover:{number}:1"
+        stripe = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % 256
+        if stripe in seen:
+            return seen[stripe], name
+        seen[stripe] = name
+    raise AssertionError("unreachable: 1000 names in 256 stripes")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unrelated_names_never_wait_for_each_other(kind, tmp_path, redis_prefix):
+    cache = _cache(_cache_config(kind, tmp_path, redis_prefix))
+    first, second = _names_of_one_old_stripe()
+    with locks.hold(cache, first) as held:
+        assert held
+        with locks.hold(cache, second, wait=0) as other:
+            assert other is True  # another key: free at once
+        with locks.hold(cache, first, wait=0) as same:
+            assert same is False  # the same key: taken
+
+
+def test_one_holder_at_a_time_while_lock_files_come_and_go(tmp_path):
+    """Each holder removes its file on release; contending threads still never hold the lock together."""
+    cache = _cache(_cache_config("file", tmp_path, ""))
+    order: list[int] = []
+    overlaps: list[int] = []
+    inside = threading.Semaphore(1)  # taken by whoever holds the lock
+    start = threading.Barrier(8)
+
+    def worker(number: int) -> None:
+        start.wait()
+        for _ in range(25):
+            with locks.hold(cache, "media:5:1", wait=30) as acquired:
+                if not acquired or not inside.acquire(blocking=False):
+                    overlaps.append(number)
+                    continue
+                order.append(number)
+                inside.release()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == [] and len(order) == 200

@@ -16,7 +16,17 @@ from flask_medialib import events
 from flask_medialib.config import KEYS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = ["index", "quickstart", "configuration", "covers", "materials", "openapi", "deployment", "changelog"]
+PAGES = [
+    "index",
+    "quickstart",
+    "configuration",
+    "covers",
+    "identity",
+    "materials",
+    "openapi",
+    "deployment",
+    "changelog",
+]
 
 
 @pytest.fixture(scope="module")

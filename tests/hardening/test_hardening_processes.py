@@ -250,7 +250,7 @@ def test_killed_event_worker_loses_no_event(served: dict[str, Any]) -> None:
         _stop(second)
     missing = expected - set(receiver.event_ids)
     assert not missing, f"events never delivered: {sorted(missing)}\n{log.read_text()[-3000:]}"
-    from flask_medialib.events import WebhookDelivery
+    from flask_medialib.models import WebhookDelivery
 
     with server.app_context() as app:
         statuses = list(get_state(app).session.execute(select(WebhookDelivery.status)).scalars())
