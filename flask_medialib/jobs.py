@@ -59,7 +59,7 @@ DELIVER_TASK = "flask_medialib.deliver"
 PRERENDER_BATCH = 100
 #: Longest countdown of a follow-up delivery job (a Redis broker redelivers long-held ETA jobs).
 DELIVERY_FOLLOW_UP_MAX = 300.0
-#: Runs of a job after the first whose worker process died under it (Celery >= 5.7; older ones requeue).
+#: Runs of a job after the first whose worker process died under it (Celery >= 5.7: retry_on_worker_lost).
 LOST_JOB_RETRIES = 2
 _POLL_FIRST, _POLL_MAX = 0.02, 0.25
 
