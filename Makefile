@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS := faces,heif,postgres,redis,s3,openapi,example
+EXTRAS := faces,heif,postgres,redis,s3,jobs,openapi,example
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 

@@ -17,7 +17,7 @@ from flask.cli import AppGroup
 from . import auth, identity, migrations
 from .errors import MediaLibError
 from .services import library as lib
-from .state import get_state
+from .state import MediaLibState, get_state
 
 medialib_cli = AppGroup("medialib", help="Manage the media library.")
 
@@ -376,6 +376,61 @@ def crop_plan(file: str, size: int) -> None:
     except MediaLibError as exc:
         _fail(exc)
     click.echo(json.dumps(plan))
+
+
+# -- render workers ------------------------------------------------------------
+
+
+def _load_detector(state: MediaLibState) -> None:
+    load = getattr(state.detector(), "load", None)
+    if callable(load):
+        load()
+
+
+@medialib_cli.command("worker")
+@click.option(
+    "--concurrency", "-c", type=click.IntRange(min=1), help="Worker processes or threads (default: one per CPU)."
+)
+@click.option("--queues", "-Q", help="Comma-separated queues to consume (default: MEDIALIB_CELERY_QUEUE).")
+@click.option(
+    "--loglevel",
+    "-l",
+    type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
+    default="info",
+    show_default=True,
+)
+@click.option(
+    "--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True, help="Pool."
+)
+@click.option("--hostname", "-n", help="Node name, e.g. render1@%h (default: celery@<host>).")
+@click.option(
+    "--preload/--no-preload",
+    default=True,
+    show_default=True,
+    help="Load the face model before taking jobs (the first render does not pay for it).",
+)
+def worker_command(
+    concurrency: int | None, queues: str | None, loglevel: str, pool: str, hostname: str | None, preload: bool
+) -> None:
+    """Run a Celery worker for covers and webhook deliveries (MEDIALIB_JOBS = "celery")."""
+    state = get_state()
+    if state.jobs is None:
+        raise click.ClickException('MEDIALIB_JOBS is "inline": covers render in the web process; no worker to run')
+    if preload and pool == "prefork":
+        # TensorFlow's threads do not survive a fork: each pool process loads the model itself.
+        from celery.signals import worker_process_init
+
+        worker_process_init.connect(lambda **_: _load_detector(state), weak=False)
+    elif preload:
+        _load_detector(state)
+    argv = ["worker", f"--loglevel={loglevel}", f"--pool={pool}", f"--queues={queues or state.jobs.queue}"]
+    if concurrency:
+        argv.append(f"--concurrency={concurrency}")
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    # Forked pool processes must not share this process's database connections.
+    state.db.engine.dispose()
+    state.jobs.celery.worker_main(argv)
 
 
 # -- material events ----------------------------------------------------------

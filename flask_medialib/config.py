@@ -118,6 +118,14 @@ def _fetch_hosts(name: str, value: Any) -> list[str]:
     return entries
 
 
+def _sizes(name: str, value: Any) -> list[int]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{name} must be a list of cover sizes such as [256], not {value!r}")
+    return sorted({_int(1, 8192)(name, size) for size in value})
+
+
 def _prefix(name: str, value: Any) -> str:
     if not isinstance(value, str) or (value and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value)):
         raise ConfigError(f"{name} must be empty or a path such as /api/v1 (no trailing slash), not {value!r}")
@@ -341,6 +349,40 @@ KEYS: tuple[Key, ...] = (
         _int(300),
         "Seconds after which a staging file of an unfinished upload (a client or worker killed mid-way) "
         "is removed: at start-up, every ten minutes on upload, and by ``flask medialib sweep-staging``.",
+    ),
+    Key(
+        "MEDIALIB_JOBS",
+        "inline",
+        _choice("inline", "celery"),
+        "Where covers render: ``inline`` in the web process on first view (nothing else to run), or "
+        "``celery`` in render workers (``flask medialib worker``), with uploads pre-rendered.",
+    ),
+    Key(
+        "MEDIALIB_CELERY_BROKER_URL",
+        None,
+        _optional_str,
+        "Broker of the extension's own Celery app (``redis://...`` or ``amqp://...``) when ``MEDIALIB_JOBS`` is "
+        "``celery`` and no ``celery=`` app is passed to ``MediaLib``.",
+    ),
+    Key("MEDIALIB_CELERY_QUEUE", "medialib", _str, "Celery queue of the extension's render and delivery jobs."),
+    Key(
+        "MEDIALIB_PRERENDER_SIZES",
+        [256],
+        _sizes,
+        "Cover sizes rendered by a job after each image or video is added, for the media and the album "
+        "and space covers it changes (celery only; empty: none).",
+    ),
+    Key(
+        "MEDIALIB_RENDER_WAIT",
+        10.0,
+        _float(0.0, 120.0),
+        "Seconds a cold cover request waits for its render job (celery only); then 503 with Retry-After.",
+    ),
+    Key(
+        "MEDIALIB_RENDER_LOCK_TTL",
+        120,
+        _int(1, 3600),
+        "Seconds a render lock or a queued-render mark lives at most, so a killed renderer blocks no one longer.",
     ),
     Key("MEDIALIB_MATERIAL_MAX_ITEMS", 1000, _int(1, 100_000), "Most items in one material ``add``."),
     Key(

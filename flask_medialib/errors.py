@@ -48,11 +48,13 @@ class HTTPError(MediaLibError, HTTPException):
         status: int,
         code: str,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.code = status  # werkzeug reads ``code`` as the status
         self.code_name = code
         self.description = message
         self.extra = extra or {}
+        self.headers = headers or {}  # e.g. Retry-After of a 503
         HTTPException.__init__(self, message)
 
     @property

@@ -1,10 +1,10 @@
-"""The Flask extension object: ``MediaLib(app=None, *, db=None, cache=None)``."""
+"""The Flask extension object: ``MediaLib(app=None, *, db=None, cache=None, storage=None, celery=None)``."""
 
 from __future__ import annotations
 
 import os
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from flask_caching import Cache
@@ -17,6 +17,9 @@ from .errors import ConfigError
 from .state import EXTENSION_KEY, MediaLibState
 from .storage import Storage, make_storage
 
+if TYPE_CHECKING:
+    from celery import Celery
+
 
 class MediaLib:
     """Gives a Flask app a media library.
@@ -24,7 +27,9 @@ class MediaLib:
     ``db`` and ``cache`` are the host's Flask-SQLAlchemy and Flask-Caching
     instances when it has them; otherwise the extension uses the app's
     registered ``SQLAlchemy`` or makes its own, and its own ``Cache`` from the
-    ``MEDIALIB_CACHE_*`` keys. The app is never stored on this object.
+    ``MEDIALIB_CACHE_*`` keys. ``celery`` is the host's Celery app for
+    ``MEDIALIB_JOBS = "celery"`` (else one is made from
+    ``MEDIALIB_CELERY_BROKER_URL``). The app is never stored on this object.
     """
 
     def __init__(
@@ -34,10 +39,12 @@ class MediaLib:
         db: SQLAlchemy | None = None,
         cache: Cache | None = None,
         storage: Storage | None = None,
+        celery: Celery | None = None,
     ) -> None:
         self.db = db
         self.cache = cache
         self.storage = storage
+        self.celery = celery
         if app is not None:
             self.init_app(app)
 
@@ -55,7 +62,8 @@ class MediaLib:
         )
         app.extensions[EXTENSION_KEY] = state
 
-        from . import cli, events, logs
+        from . import cli, events, jobs, logs
+        from .services.media import sweep_staging
         from .views import blueprints, material
         from .views.common import install_unrouted
 
@@ -67,10 +75,10 @@ class MediaLib:
         install_unrouted(app, prefix, [(material.BASE + "/", material.render_error)])
         app.cli.add_command(cli.medialib_cli)
         events.init_app(app)
-        from .services.media import sweep_staging
-
         sweep_staging(state, force=True)  # staging files of uploads killed before this start
-        if app.config["MEDIALIB_PRELOAD_DETECTOR"]:
+        jobs.init_app(app, self.celery)
+        # With render workers the web process never loads the model (the worker command does).
+        if app.config["MEDIALIB_PRELOAD_DETECTOR"] and state.jobs is None:
             # Fail fast and pay TensorFlow's import now rather than on a request.
             load = getattr(state.detector(), "load", None)
             if callable(load):

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import ConfigError
@@ -202,6 +202,27 @@ def deliver_all_due(limit: int = 50, stop: threading.Event | None = None) -> Del
         total.retried += stats.retried
         total.dead += stats.dead
     return total
+
+
+def deliver_job() -> float | None:
+    """A delivery job (``MEDIALIB_JOBS = "celery"``): deliver what is due; seconds until the next retry is due.
+
+    The outbox rows decide everything, so a job that is lost or killed midway
+    loses no event: its leases expire and the next job (or
+    ``flask medialib events deliver``) sends again.
+    """
+    state = get_state()
+    deliver_all_due()
+    # A row leased by another worker is due again only when its lease ends.
+    due_at = case(
+        (WebhookDelivery.lease_until > WebhookDelivery.next_attempt_at, WebhookDelivery.lease_until),
+        else_=WebhookDelivery.next_attempt_at,
+    )
+    with state.db.engine.connect() as conn:
+        due = conn.execute(select(due_at).where(WebhookDelivery.status == PENDING).order_by(due_at).limit(1)).scalar()
+    if due is None:
+        return None
+    return max(0.0, (due - state.clock()).total_seconds())
 
 
 def release(owner: str) -> None:

@@ -47,7 +47,7 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import select
 
-from .. import auth, generations, identity, locks, signing
+from .. import auth, generations, identity, jobs, locks, signing
 from ..config import detector_options
 from ..errors import DetectorUnavailable, HTTPError, MediaError, bad_request, not_found
 from ..fetch import fetch_to_file
@@ -394,9 +394,11 @@ def _cached_or_render(state: MediaLibState, media: Media, size: int) -> CoverEnt
     entry = state.cache.get(key)
     if isinstance(entry, CoverEntry):
         return entry
+    if not jobs.renders_here(state):  # MEDIALIB_JOBS = "celery": a worker renders, this process waits
+        return jobs.render_remote(state, media, size, key, broken_key(state, media))
     # One renderer per media version at a time, across processes; the others
     # wait and then find its result (double-checked below).
-    with locks.hold(state.cache, _lock_name(state, media)):
+    with locks.hold(state.cache, _lock_name(state, media), timeout=state.config["MEDIALIB_RENDER_LOCK_TTL"]):
         entry = state.cache.get(key)
         if isinstance(entry, CoverEntry):
             return entry

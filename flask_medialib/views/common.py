@@ -121,6 +121,8 @@ def install(
         status, code, message, extra = error_parts(exc)
         response = render(status, code, message, extra)
         response.status_code = status
+        if isinstance(exc, HTTPError):
+            response.headers.update(exc.headers)
         return response
 
     bp.register_error_handler(Exception, _handle)
