@@ -90,9 +90,9 @@ class Space(Base):
     library_id: Mapped[str] = mapped_column(ForeignKey("medialib_library.id", ondelete="CASCADE"))
     space_id: Mapped[str] = mapped_column(String(64))
     public_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     # The user whose token created the space (SMH: non-admin users list the spaces they created).
     created_by: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
     library: Mapped[Library] = relationship(back_populates="spaces")
 
@@ -127,10 +127,6 @@ class Media(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    # The identity derived artefacts (covers, faces, marks) and signed URLs are bound to:
-    # random and never reused, unlike ``id`` (see docs/identity.rst). Every creation path,
-    # ORM or Core insert, gets one from the Python-side default.
-    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     space_pk: Mapped[int] = mapped_column(ForeignKey("medialib_space.pk", ondelete="CASCADE"))
     album_pk: Mapped[int | None] = mapped_column(ForeignKey("medialib_album.pk", ondelete="CASCADE"))
     folder_pk: Mapped[int] = mapped_column(Integer, default=0)  # album pk, or 0 for the space root
@@ -159,6 +155,10 @@ class Media(Base):
     uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime)
     # Bumped whenever the bytes change, so cached covers of old bytes are never served.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The identity derived artefacts (covers, faces, marks) and signed URLs are bound to:
+    # random and never reused, unlike ``id`` (see docs/identity.rst). Every creation path,
+    # ORM or Core insert, gets one from the Python-side default.
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     # SMH: CRC-64/XZ of the bytes in decimal, and the ``x-smh-meta-*`` metadata given at upload (JSON).
     crc64: Mapped[str | None] = mapped_column(String(20))
     meta_data: Mapped[str | None] = mapped_column(Text)
@@ -179,16 +179,16 @@ class AccessToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     library_id: Mapped[str] = mapped_column(ForeignKey("medialib_library.id", ondelete="CASCADE"), index=True)
     space_pk: Mapped[int | None] = mapped_column(ForeignKey("medialib_space.pk", ondelete="CASCADE"))
-    # Every space the token is bound to, comma-separated pks, when SMH's ``space_id`` named several.
-    space_list: Mapped[str | None] = mapped_column(String(2000))
     user_id: Mapped[str | None] = mapped_column(String(255))
-    client_id: Mapped[str | None] = mapped_column(String(255))
-    session_id: Mapped[str | None] = mapped_column(String(255))
     grants: Mapped[str] = mapped_column(String(500), default="")
     ttl: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Every space the token is bound to, comma-separated pks, when SMH's ``space_id`` named several.
+    space_list: Mapped[str | None] = mapped_column(String(2000))
+    client_id: Mapped[str | None] = mapped_column(String(255))
+    session_id: Mapped[str | None] = mapped_column(String(255))
 
     library: Mapped[Library] = relationship()
     space: Mapped[Space | None] = relationship()

@@ -43,7 +43,7 @@ def schema(conn: sa.Connection) -> dict[str, Any]:
     if conn.dialect.name == "sqlite":
         # The DDL as SQLite keeps it: also shows AUTOINCREMENT, which reflection does not.
         found["sqlite_master"] = sorted(
-            (kind, name, " ".join(sql.split()))
+            (kind, name, _ddl(sql))
             for kind, name, sql in conn.exec_driver_sql(
                 "SELECT type, name, sql FROM sqlite_master WHERE tbl_name LIKE 'medialib%' AND tbl_name != ?",
                 (VERSION_TABLE,),
@@ -51,6 +51,27 @@ def schema(conn: sa.Connection) -> dict[str, Any]:
             if sql
         )
     return found
+
+
+def _ddl(sql: str) -> str:
+    """SQLite's stored DDL up to what a table rebuild or ADD COLUMN changes and nothing means:
+    white space, quotes around the table name, and the order of the table's constraint clauses."""
+    sql = " ".join(sql.replace('"', "").split())
+    head, paren, body = sql.partition(" (")
+    if not paren or not head.startswith("CREATE TABLE"):
+        return sql
+    body, _, tail = body.rpartition(")")
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(body):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            items.append(body[start:i].strip())
+            start = i + 1
+    items.append(body[start:].strip())
+    columns = [item for item in items if not item.startswith("CONSTRAINT")]
+    constraints = sorted(item for item in items if item.startswith("CONSTRAINT"))
+    return f"{head} ({', '.join(columns + constraints)}){tail}"
 
 
 def index_columns(conn: sa.Connection, table: str) -> dict[str, list[str]]:

@@ -42,6 +42,9 @@ def test_0_1_0_database_with_rows_upgrades_to_head(
         indexes = index_columns(conn, "medialib_media")
         assert indexes["ix_medialib_media_material"] == MATERIAL and indexes["ix_medialib_media_visible"] == VISIBLE
         assert migrations.differences(conn) == []
+        # 0003: every old row got an identity of its own.
+        uids = conn.execute(sa.text("SELECT uid FROM medialib_media")).scalars().all()
+        assert uids and all(uids) and len(set(uids)) == len(uids)
         upgraded = schema(conn)
     with host.app_context():  # today's code reads the old rows
         assert [x.id for x in lib.list_libraries()] == ["demo", "shop"]
