@@ -64,14 +64,15 @@ class Broker:
     def messages(self) -> list[dict]:
         return [json.loads(raw) for raw in self.client.lrange(self.key, 0, -1)]
 
-    def tasks(self) -> list[tuple[str, list]]:
-        """(task name, args) of each waiting message."""
+    def tasks(self, name: str | None = None) -> list[tuple[str, list]]:
+        """(task name, args) of each waiting message (of task ``name`` only, when given)."""
         out = []
         for message in self.messages():
             import base64
 
             body = json.loads(base64.b64decode(message["body"]))
-            out.append((message["headers"]["task"], body[0]))
+            if name is None or message["headers"]["task"] == name:
+                out.append((message["headers"]["task"], body[0]))
         return out
 
     def purge(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from cover_helpers import jpeg, make_library, root_space, upload
 from material_helpers import BASE
 
@@ -26,9 +28,11 @@ def stored(state, data: bytes) -> str:
     return key
 
 
-def add_materials(app, colors=((200, 0, 0), (0, 200, 0)), existing=None):
+def add_materials(app, colors=((200, 0, 0), (0, 200, 0)), existing=None, broker=None):
     """Images (and a text) through the material API of enterprise ``existing`` (library id, space id)
-    or a new one; returns the added items."""
+    or a new one; returns the added items. The images' bytes are first uploaded through SMH (a material
+    ``path`` names a stored file as ``media:<id>``); with ``broker``, the jobs of those uploads are purged,
+    so what is queued afterwards is the add's own."""
     state = get_state(app)
     if existing is None:
         library, _ = lib.create_library("mat", multi_tenant=True)
@@ -38,7 +42,13 @@ def add_materials(app, colors=((200, 0, 0), (0, 200, 0)), existing=None):
         space = lib.get_space(library, existing[1])
     writer, _ = auth.issue_token(library, space=space, grants=frozenset({"material_write"}))
     state.session.commit()
-    items = [{"name": f"p{i}", "bizType": 2, "type": 1, "path": stored(state, jpeg(c))} for i, c in enumerate(colors)]
+    sources = [
+        lib.save_upload(lib.folder(library, space, None), f"source{i}.jpg", io.BytesIO(jpeg(c)))
+        for i, c in enumerate(colors)
+    ]
+    if broker is not None:
+        broker.purge()
+    items = [{"name": f"p{i}", "bizType": 2, "type": 1, "path": f"media:{m.id}"} for i, m in enumerate(sources)]
     items.append({"name": "t", "bizType": 2, "type": 4, "content": "hello"})
     resp = app.test_client().post(f"{BASE}/add", query_string={"token": writer, "openId": "alice"}, json=items)
     assert resp.status_code == 200, resp.get_json()

@@ -50,7 +50,7 @@ def test_cold_cover_enqueues_one_render_and_answers_503_with_retry_after(app, cl
     assert 0.6 <= elapsed < 3
     # Three cold requests, one job (de-duplicated across requests), for this media and size.
     key = covers.cover_key(get_state(app), media, 128)
-    assert broker.tasks() == [(jobs.RENDER_TASK, [media.id, 128, key])]
+    assert broker.tasks(jobs.RENDER_TASK) == [(jobs.RENDER_TASK, [media.id, 128, key])]
     # Nothing was decoded or detected in the web process.
     assert detections(tmp_path / "detections.log") == []
 
@@ -62,7 +62,7 @@ def test_render_wait_zero_answers_at_once(app, client, broker):
     resp = client.get(cover_path("lib", size=64))
     assert resp.status_code == 503 and resp.get_json()["code"] == "CoverRendering"
     assert time.monotonic() - started < 1
-    assert len(broker.tasks()) == 1
+    assert len(broker.tasks(jobs.RENDER_TASK)) == 1
 
 
 def test_a_render_stored_by_someone_else_answers_the_waiting_request(app, client, broker):
@@ -74,9 +74,9 @@ def test_a_render_stored_by_someone_else_answers_the_waiting_request(app, client
     task = state.jobs.celery.tasks[jobs.RENDER_TASK]
 
     def worker() -> None:  # a thread has no app context: the task brings its own
-        while not broker.tasks():
+        while not broker.tasks(jobs.RENDER_TASK):
             time.sleep(0.01)
-        task.apply(args=broker.tasks()[0][1])
+        task.apply(args=broker.tasks(jobs.RENDER_TASK)[0][1])
 
     thread = threading.Thread(target=worker)
     thread.start()
@@ -105,7 +105,7 @@ def test_broken_media_found_by_the_job_is_skipped_by_the_waiting_request(app, cl
     def worker() -> None:
         done: set[str] = set()
         while not stop.is_set():
-            for _, args in broker.tasks():
+            for _, args in broker.tasks(jobs.RENDER_TASK):
                 if args[2] not in done:
                     done.add(args[2])
                     task.apply(args=args)
@@ -122,7 +122,7 @@ def test_broken_media_found_by_the_job_is_skipped_by_the_waiting_request(app, cl
     # The job found the first media broken; the request went on to the next one (blue).
     image, _, _ = fetch_cover(client, cover_path("lib", size=64))
     assert close_to(mean_color(image), (0, 0, 200))
-    rendered = {args[0] for _, args in broker.tasks()}
+    rendered = {args[0] for _, args in broker.tasks(jobs.RENDER_TASK)}
     assert rendered == {broken.id, good.id}
 
 
@@ -137,17 +137,19 @@ def test_material_add_enqueues_a_prerender_and_a_delivery_and_a_lost_job_loses_n
         other.config.update(app.config)
         MediaLib(other)  # the subscriptions follow the config at init_app
         with other.app_context():
-            add_materials(other)
+            added = add_materials(other, broker=broker)
             tasks = broker.tasks()
             assert sorted(name for name, _ in tasks) == [jobs.DELIVER_TASK, jobs.PRERENDER_TASK]
-            assert [args for name, args in tasks if name == jobs.PRERENDER_TASK] == [[[1, 2]]]
+            images = [item["id"] for item in added if item["type"] == 1]
+            assert [args for name, args in tasks if name == jobs.PRERENDER_TASK] == [[images]]
             # The jobs are lost (broker flushed, worker dead): the outbox still has the delivery.
             broker.purge()
             state = get_state(other)
-            assert [d.status for d in state.session.query(WebhookDelivery)] == [PENDING]
+            # Three events: the two SMH uploads of the images' bytes and the add.
+            assert [d.status for d in state.session.query(WebhookDelivery)] == [PENDING] * 3
             result = other.test_cli_runner().invoke(args=["medialib", "events", "deliver", "--once"])
-            assert "delivered 1" in result.output, result.output
-            assert len(receiver.delivered()) == 1
+            assert "delivered 3" in result.output, result.output
+            assert len(receiver.delivered()) == 3
         close_app(other)
     finally:
         receiver.close()
@@ -260,7 +262,11 @@ def test_rabbitmq_as_broker_gets_the_render_job(app, tmp_path):
 
     queue = f"medialib-test-{os.getpid()}-{time.monotonic_ns()}"
     other = Flask("rabbit", instance_path=str(tmp_path / "rabbit"))
-    other.config.update({**app.config, "MEDIALIB_CELERY_BROKER_URL": RABBIT_URL, "MEDIALIB_CELERY_QUEUE": queue})
+    # No prerender of the upload: the one message is the cold cover's render.
+    other.config.update(
+        {**app.config, "MEDIALIB_CELERY_BROKER_URL": RABBIT_URL, "MEDIALIB_CELERY_QUEUE": queue,
+         "MEDIALIB_PRERENDER_SIZES": []}
+    )  # fmt: skip
     MediaLib(other)
     with other.app_context():
         media = album_with_red(other)
@@ -293,7 +299,7 @@ def test_a_delivery_job_that_leaves_a_retry_schedules_one_follow_up(app, broker,
         other.config.update({**app.config, "MEDIALIB_WEBHOOK_URLS": [receiver.url], "MEDIALIB_WEBHOOK_SECRET": "s"})
         MediaLib(other)
         with other.app_context():
-            add_materials(other)
+            add_materials(other, colors=())  # one event: a text
         broker.purge()
         task = get_state(other).jobs.celery.tasks[jobs.DELIVER_TASK]
         for _ in range(2):  # a second job inside the wait schedules nothing more

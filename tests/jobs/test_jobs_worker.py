@@ -60,14 +60,15 @@ def start_worker(app, broker, tmp_path, detect_log) -> Iterator:
 def test_an_added_image_is_rendered_before_its_first_view_and_its_event_delivered(
     app, client, broker, receiver, start_worker, detect_log
 ):
-    start_worker()
     state = get_state(app)
     # The space's cover is an older media nobody viewed yet; the add must warm it too.
     library, _ = lib.create_library("mat", multi_tenant=True, public_read=True)
     state.session.commit()
     space = lib.create_space(library, "acme")
     older_id = insert_media(space, None, kind=1, data=jpeg((0, 0, 200)), at=at(0), ext=".jpg", name="older").id
-    added = add_materials(app, existing=("mat", "acme"))
+    # The images' bytes come through SMH first; their own jobs are purged, so the worker gets the add's.
+    added = add_materials(app, existing=("mat", "acme"), broker=broker)
+    start_worker()
 
     rows = [state.session.get(Media, item["id"]) for item in added if item["type"] == 1]
     older = state.session.get(Media, older_id)
@@ -89,7 +90,10 @@ def test_an_added_image_is_rendered_before_its_first_view_and_its_event_delivere
     assert [r for r in receiver.delivered() if b"material_add" in r["body"]]
 
 
-@pytest.mark.parametrize("jobs_config", [{"MEDIALIB_RENDER_LOCK_TTL": 3}], indirect=True)
+# No prerender of the upload: the one job is the cold cover's render.
+@pytest.mark.parametrize(
+    "jobs_config", [{"MEDIALIB_RENDER_LOCK_TTL": 3, "MEDIALIB_PRERENDER_SIZES": []}], indirect=True
+)
 def test_a_worker_killed_mid_render_holds_no_lock_for_ever_and_the_render_happens_again(
     app, client, broker, redis_client, redis_prefix, start_worker, detect_log, tmp_path
 ):
@@ -119,7 +123,10 @@ def test_a_worker_killed_mid_render_holds_no_lock_for_ever_and_the_render_happen
     assert len(lines) == 2 and lines[0].split()[0] != lines[1].split()[0]  # again, in the second worker
 
 
-@pytest.mark.parametrize("jobs_config", [{"MEDIALIB_RENDER_LOCK_TTL": 3}], indirect=True)
+# No prerender of the upload: the one job is the cold cover's render.
+@pytest.mark.parametrize(
+    "jobs_config", [{"MEDIALIB_RENDER_LOCK_TTL": 3, "MEDIALIB_PRERENDER_SIZES": []}], indirect=True
+)
 def test_a_pool_process_killed_mid_render_gives_its_job_back(app, client, broker, start_worker, detect_log, tmp_path):
     """Prefork: the job is acknowledged only after it ran, so the broker hands it to the next pool process."""
     hold = tmp_path / "hold"
@@ -142,7 +149,9 @@ def test_a_pool_process_killed_mid_render_gives_its_job_back(app, client, broker
     assert close_to(mean_color(image), (200, 0, 0))
 
 
-@pytest.mark.parametrize("jobs_config", [{"MEDIALIB_RENDER_LOCK_TTL": 2}], indirect=True)
+@pytest.mark.parametrize(
+    "jobs_config", [{"MEDIALIB_RENDER_LOCK_TTL": 2, "MEDIALIB_PRERENDER_SIZES": []}], indirect=True
+)
 def test_a_job_that_kills_every_pool_process_is_given_up_after_three_runs(
     app, client, broker, start_worker, detect_log, tmp_path
 ):
