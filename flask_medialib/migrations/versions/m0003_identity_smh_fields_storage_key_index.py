@@ -131,7 +131,7 @@ def _rebuild_media_sqlite_offline() -> None:
 
 def _fill_uids() -> None:
     """A random uid for every existing row (offline: SQL that the database computes)."""
-    media = sa.table("medialib_media", sa.column("id", sa.Integer), sa.column("uid", sa.String))
+    media = sa.table("medialib_media", sa.column("id", sa.BigInteger), sa.column("uid", sa.String))
     if context.is_offline_mode():  # PostgreSQL (SQLite offline rebuilds the table instead)
         op.execute("UPDATE medialib_media SET uid = md5(random()::text || clock_timestamp()::text) WHERE uid IS NULL")
         return
