@@ -23,7 +23,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
+from flask_medialib import get_state
+from flask_medialib.models import Media
 from tests.hardening.conftest import API, upload
 from tests.hardening.hostile_media import BOMB, BROKEN, VALID, Sample, corpus
 
@@ -64,10 +67,12 @@ def _peak_growth_mb(baseline_kb: int) -> float:
     return (_status_kb("VmHWM") - baseline_kb) / 1024
 
 
-def _media_of(location: str) -> int:
+def _media_of(location: str) -> int | None:
+    """The id of the media a signed cover URL names (its payload carries the media's uid)."""
     token = location.split(f"{API}/f/", 1)[1].split("?", 1)[0]
     payload = token.rsplit(".", 1)[0]
-    return int(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))[1])
+    uid = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))[1]
+    return get_state().session.execute(select(Media.id).where(Media.uid == uid)).scalar_one_or_none()
 
 
 def _cover(client, album: str, token: str, size: int | None):
