@@ -1,0 +1,400 @@
+"""7. The production deployment: nginx, gunicorn, Celery render workers, PostgreSQL, Redis, local storage.
+
+The deployment of docs/deployment.rst on one machine: nginx (one process) in
+front of gunicorn (2 gthread workers x 8 threads) running the example app with
+``MEDIALIB_JOBS = "celery"`` (Redis broker), ``flask medialib worker``
+(prefork, 1 or 2 processes), PostgreSQL, Redis, local storage with
+``MEDIALIB_ACCEL_REDIRECT_PREFIX``. Every request goes through nginx.
+
+- First cover after an upload: PUT a 12 MP JPEG, wait 1 s (the prerender job
+  runs), then time the cover request, redirect followed (median of ``--runs``).
+  thumbor: copy the file into its loader folder, wait 1 s, time its first
+  smart crop (it renders on first view; nothing renders ahead).
+- Web worker memory: a burst of cold covers (media added without prerender)
+  all at once; peak RSS (VmHWM) of each gunicorn worker and whether TensorFlow
+  is mapped into it. thumbor: peak RSS of its one process after the same burst.
+- Render throughput: that many cold covers at once, covers/s, with 1 and 2
+  worker processes (thumbor: 1 and 2 processes, the same number of smart crops).
+- Warm covers through nginx: wrk on the cover URL (302) and on the file it
+  points to; a whole cover is the pair. thumbor: wrk on its result-storage hit.
+
+    python -m bench.deploy [--runs N] [--seconds S] [--burst N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+from bench import media as bench_media
+from bench.cold_cover import fetch
+from bench.common import (
+    APP_SPEC,
+    BIN,
+    RESULTS,
+    ROOT,
+    Server,
+    children,
+    WrkResult,
+    app_env,
+    flush_redis,
+    free_port,
+    gunicorn,
+    make_app,
+    maps_mention,
+    median,
+    ms,
+    pg_database,
+    print_table,
+    proc_status,
+    redis_url,
+    verdict,
+    write_section,
+    wrk,
+)
+from bench.thumbor_compare import CONF as THUMBOR_CONF
+from bench.thumbor_compare import DEFAULT_VENV, ensure_thumbor, fetch_plain, thumbor_server
+from bench.warm_load import locate, summarize
+
+SIZE = 256
+ACCEL = "/_medialib_files"
+LIBRARY = "deploy"
+TARGET_FIRST = 0.020
+TARGET_RSS = 150 * 1024 * 1024
+TARGET_WARM_RATIO = 2.0
+NGINX = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/local/sbin")
+
+# The nginx of docs/deployment.rst without TLS (loopback only), as one process of the current user.
+NGINX_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_max_body_size 512m;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    upstream medialib {{
+        server 127.0.0.1:{app_port};
+        keepalive 32;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location {accel}/ {{
+            internal;
+            alias {storage}/;
+            etag off;
+            add_header ETag $upstream_http_etag always;
+            add_header X-Content-Type-Options $upstream_http_x_content_type_options always;
+            add_header Content-Security-Policy $upstream_http_content_security_policy always;
+        }}
+        location / {{
+            proxy_pass http://medialib;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_request_buffering off;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_server(tmp: Path, app_port: int, storage: Path) -> Server:
+    if NGINX is None:
+        raise RuntimeError("nginx is missing: apt-get install nginx-light")
+    folder = tmp / "nginx"
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    conf = folder / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(tmp=folder, port=port, app_port=app_port, accel=ACCEL, storage=storage.resolve())
+    )
+    argv = [NGINX, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(conf)]
+    return Server("deploy-nginx", argv, dict(os.environ), port, RESULTS / "logs" / "deploy-nginx.log")
+
+
+@contextlib.contextmanager
+def render_worker(env: dict[str, str], processes: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``flask medialib worker`` with ``processes`` prefork processes, once Celery says it is ready."""
+    log_path = RESULTS / "logs" / f"deploy-worker-{processes}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    argv = [str(BIN / "flask"), "--app", APP_SPEC, "medialib", "worker", "--pool=prefork",
+            f"--concurrency={processes}", "--loglevel=info", f"--hostname=bench{processes}@%h"]  # fmt: skip
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(
+            argv, env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while b" ready." not in log_path.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the render worker did not start; see {log_path}")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def seed(env: dict[str, str], albums: list[str], photo: Path) -> tuple[str, dict[str, int]]:
+    """Albums (with one photo each for the names not starting with ``up``) and an admin token; no prerender."""
+    from flask_medialib import auth, get_state
+    from flask_medialib.services import library as lib
+
+    app = make_app({**env, "FLASK_MEDIALIB_JOBS": "inline"})
+    media = {}
+    with app.app_context():
+        library, _secret = lib.create_library(LIBRARY, album_based=True)
+        space = lib.get_space(library, lib.ROOT_SPACE)
+        for name in albums:
+            album = lib.create_album(library, space, name)
+            if not name.startswith("up"):
+                with photo.open("rb") as stream:
+                    media[name] = lib.save_upload(lib.Folder(library, space, album), photo.name, stream).id
+        token, _row = auth.issue_token(library, ttl=86_400, grants=frozenset({"admin"}))
+        get_state().session.commit()
+        get_state().db.engine.dispose()
+    return token, media
+
+
+def cover_path(token: str, album: str) -> str:
+    return f"/api/v1/album/{LIBRARY}/-/cover/{album}?access_token={token}&size={SIZE}"
+
+
+def burst(base: str, token: str, albums: list[str]) -> tuple[float, list[int]]:
+    """Seconds until every one of these cold covers (all asked at once, redirects followed) has come back."""
+
+    def one(album: str) -> int:
+        with requests.get(base + cover_path(token, album), timeout=300) as resp:
+            return resp.status_code if resp.content else 0
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(albums)) as pool:
+        statuses = list(pool.map(one, albums))
+    return time.perf_counter() - start, statuses
+
+
+def burst_plain(base: str, paths: list[str]) -> float:
+    def one(path: str) -> None:
+        fetch_plain(requests, base + path)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(paths)) as pool:
+        list(pool.map(one, paths))
+    return time.perf_counter() - start
+
+
+def mib(value: float) -> str:
+    return f"{value / 1024 / 1024:.0f}"
+
+
+def run(runs: int = 5, seconds: int = 10, count: int = 8, venv: Path = DEFAULT_VENV, thumbor: bool = True) -> str:
+    photo = bench_media.make()[0].path
+    cache, broker = redis_url("deploy"), redis_url("deploy_broker")
+    flush_redis(cache)
+    flush_redis(broker)
+    ours: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="medialib-bench-") as tmp_name, pg_database("deploy") as db_url:
+        tmp = Path(tmp_name)
+        storage = tmp / "storage"
+        env = app_env(
+            db_url, cache, storage, FLASK_INSTANCE_PATH=str(tmp / "instance"), FLASK_MEDIALIB_JOBS="celery",
+            FLASK_MEDIALIB_CELERY_BROKER_URL=broker, FLASK_MEDIALIB_RENDER_WAIT="120",
+            FLASK_MEDIALIB_ACCEL_REDIRECT_PREFIX=ACCEL,
+        )  # fmt: skip
+        tp = {n: [f"tp{n}-{i}" for i in range(count)] for n in (1, 2)}
+        warmup = {n: [f"warmup{n}-{i}" for i in range(2 * n)] for n in (1, 2)}
+        uploads = [f"up{i}" for i in range(runs)]
+        token, _media = seed(env, ["warm", *tp[1], *tp[2], *warmup[1], *warmup[2], *uploads], photo)
+        web = gunicorn("deploy-web", APP_SPEC, env, workers=2, threads=8)
+        with web:
+            web.start("/", expect_workers=2)
+            with nginx_server(tmp, web.port, storage) as front:
+                front.start("/")
+                base = front.base
+                with render_worker(env, 1):
+                    burst(base, token, warmup[1])  # the model is loaded, connections are open
+                    # -- first cover after an upload ---------------------------------------
+                    first = []
+                    with requests.Session() as session:
+                        for album in uploads:
+                            with photo.open("rb") as stream:
+                                put = session.put(
+                                    f"{base}/api/v1/file/{LIBRARY}/-/{album}/{photo.name}",
+                                    params={"access_token": token}, data=stream, timeout=120,
+                                )  # fmt: skip
+                            if put.status_code != 201:
+                                raise RuntimeError(f"upload gave {put.status_code}: {put.text[:300]}")
+                            time.sleep(1.0)
+                            first.append(fetch(session, base + cover_path(token, album))[0])
+                    ours["first"] = median(first)
+                    # -- a burst of cold covers: web worker memory, 1-process throughput ----
+                    seconds_1, statuses = burst(base, token, tp[1])
+                    ours["statuses"] = statuses
+                    ours["tp1"] = len(statuses) / seconds_1
+                    ours["web"] = [
+                        (pid, proc_status(pid, "VmHWM"), maps_mention(pid, "tensorflow")) for pid in web.workers
+                    ]
+                with render_worker(env, 2):
+                    burst(base, token, warmup[2])
+                    seconds_2, statuses_2 = burst(base, token, tp[2])
+                    ours["tp2"] = len(statuses_2) / seconds_2
+                    ours["statuses"] = statuses + statuses_2  # type: ignore[operator]
+                    cover_url = base + cover_path(token, "warm")
+                    with requests.Session() as session:
+                        fetch(session, cover_url)  # rendered now; below no worker runs, none is needed
+                # -- warm covers through nginx ------------------------------------------------
+                raw: dict[str, list[WrkResult]] = {"302": [], "file": []}
+                targets = {"302": cover_url, "file": locate(base, cover_path(token, "warm"))}
+                for url in targets.values():
+                    wrk(url, seconds=1)
+                for name, url in targets.items():
+                    raw[name].append(wrk(url, seconds=seconds))
+                ours["warm"] = summarize(raw)
+    flush_redis(cache)
+    flush_redis(broker)
+    theirs = thumbor_side(photo, runs, seconds, count, venv) if thumbor else {}
+    return report(ours, theirs, runs, seconds, count)
+
+
+def thumbor_side(photo: Path, runs: int, seconds: int, count: int, venv: Path) -> dict[str, object]:
+    exe, installed = ensure_thumbor(venv)
+    out: dict[str, object] = {"installed": installed}
+    with tempfile.TemporaryDirectory(prefix="medialib-bench-thumbor-") as tmp_name:
+        tmp = Path(tmp_name)
+        loader, results = tmp / "loader", tmp / "results"
+        loader.mkdir()
+        conf = tmp / "thumbor.conf"
+        conf.write_text(THUMBOR_CONF.format(root=str(loader), result=str(results)))
+        names = iter(range(10_000))
+
+        def upload() -> str:
+            name = f"photo-{next(names)}.jpg"
+            shutil.copyfile(photo, loader / name)
+            return f"/unsafe/{SIZE}x{SIZE}/smart/{name}"
+
+        with thumbor_server(exe, conf, 1, "deploy-thumbor-1") as one, requests.Session() as session:
+            one.start("/healthcheck", timeout=120)
+            fetch_plain(session, one.base + upload())  # its detector is loaded
+            first = []
+            for _ in range(runs):
+                path = upload()
+                time.sleep(1.0)
+                first.append(fetch_plain(session, one.base + path))
+            out["first"] = median(first)
+            paths = [upload() for _ in range(count)]
+            out["tp1"] = count / burst_plain(one.base, paths)
+            pids = [one.proc.pid, *children(one.proc.pid)]  # type: ignore[union-attr]
+            out["rss"] = max(proc_status(pid, "VmHWM") for pid in pids)
+        with thumbor_server(exe, conf, 2, "deploy-thumbor-2") as two:
+            two.start("/healthcheck", timeout=120)
+            burst_plain(two.base, [upload() for _ in range(4)])  # both processes have their detector
+            paths = [upload() for _ in range(count)]
+            out["tp2"] = count / burst_plain(two.base, paths)
+            hit = two.base + paths[0]
+            wrk(hit, seconds=1)
+            out["warm"] = wrk(hit, seconds=seconds)
+    return out
+
+
+def report(ours: dict[str, object], theirs: dict[str, object], runs: int, seconds: int, count: int) -> str:
+    def fig(key: str, fmt) -> str:  # noqa: ANN001 - a formatting function
+        return fmt(theirs[key]) if key in theirs else "not measured"
+
+    warm = ours["warm"]
+    pair = 1 / (1 / warm["302"].rps + 1 / warm["file"].rps)  # type: ignore[index]
+    web = ours["web"]
+    peak = max(rss for _pid, rss, _tf in web)  # type: ignore[attr-defined]
+    mapped = any(tf for _pid, _rss, tf in web)  # type: ignore[attr-defined]
+    first = float(ours["first"])  # type: ignore[arg-type]
+    thumbor_warm = theirs["warm"].rps if "warm" in theirs else None  # type: ignore[attr-defined]
+    rows = [
+        [f"first {SIZE} px cover 1 s after the upload answered (ms, median of {runs})", ms(first),
+         fig("first", ms), verdict(first <= TARGET_FIRST), f"<= {ms(TARGET_FIRST)} ms"],
+        [f"web worker peak RSS, burst of {count} cold covers (MiB)", mib(peak), fig("rss", mib),
+         verdict(peak <= TARGET_RSS and not mapped), "<= 150 MiB, no TensorFlow"],
+        ["TensorFlow mapped into a web worker", "yes" if mapped else "no", "n/a", verdict(not mapped), "no"],
+        [f"render throughput, 1 worker process ({count} cold covers at once; covers/s)",
+         f"{ours['tp1']:.2f}", fig("tp1", lambda v: f"{v:.2f}"), "n/a", "-"],
+        [f"render throughput, 2 worker processes ({count} cold covers at once; covers/s)",
+         f"{ours['tp2']:.2f}", fig("tp2", lambda v: f"{v:.2f}"), "n/a", "-"],
+        ["warm whole covers/s through nginx (302 + image) vs thumbor's result-storage hit", f"{pair:,.0f}",
+         f"{thumbor_warm:,.0f}" if thumbor_warm else "not measured",
+         verdict(pair >= TARGET_WARM_RATIO * thumbor_warm) if thumbor_warm else "n/a",
+         f">= {TARGET_WARM_RATIO:.0f}x thumbor"],
+    ]  # fmt: skip
+    text = print_table(["measure", "flask-medialib", "thumbor", "target", "aim"], rows, "Production deployment")
+    if thumbor_warm:
+        print(f"warm ratio: {pair / thumbor_warm:.2f}x")
+    detail_rows = [["ours: cover (302) via nginx", *warm["302"].row()],  # type: ignore[index]
+                   ["ours: signed file via nginx", *warm["file"].row()]]  # type: ignore[index]  # fmt: skip
+    if "warm" in theirs:
+        detail_rows.append(["thumbor: result storage hit", *theirs["warm"].row()])  # type: ignore[attr-defined]
+    detail = print_table(["warm URL", "requests/s", "p50 (ms)", "p99 (ms)", "requests", "errors"], detail_rows)
+    memory = print_table(
+        ["gunicorn worker", "peak RSS (MiB)", "TensorFlow mapped"],
+        [[str(pid), mib(rss), "yes" if tf else "no"] for pid, rss, tf in web],  # type: ignore[attr-defined]
+    )
+    statuses = ours["statuses"]
+    bad = [s for s in statuses if s != 200]  # type: ignore[attr-defined]
+    ratio = f"{pair / thumbor_warm:.2f}x" if thumbor_warm else "not measured"
+    installed = theirs.get("installed", "thumbor (not measured this run)")
+    body = f"""Everything through nginx 1 process, gunicorn 2 gthread workers x 8 threads, `MEDIALIB_JOBS = "celery"`
+with a Redis broker, `flask medialib worker --pool=prefork`, PostgreSQL, Redis cache, local storage with
+`MEDIALIB_ACCEL_REDIRECT_PREFIX`; a 12 MP JPEG, {SIZE} px covers. First cover: upload (PUT), wait 1 s, time the
+cover request with its redirect. Burst: {count} covers of media added without prerender, all asked at
+once with 1 worker process ({count} more with 2 processes); throughput is covers over the seconds until the
+last one came back (model loaded beforehand). Warm: wrk 16 connections, {seconds} s, on the 302 and on the
+file URL, both through nginx (a rendered cover is served from the Redis cache by Python; `X-Accel-Redirect`
+serves originals). thumbor: {installed}, file loader and result storage, OpenCV face + feature detectors,
+the same photo copied under a new name per request, 1 process (first cover, memory, throughput 1) and 2
+processes (throughput 2, warm). Every request answered 200: {"yes" if not bad else f"no, {bad}"}.
+Warm ratio ours / thumbor: {ratio}. The machine is 2 cores shared with other engineers' test runs while
+this ran: absolute numbers move between runs, ratios of one run less so.
+
+{text}
+
+{detail}
+
+{memory}
+"""
+    write_section("deploy", "7. Production deployment (nginx, gunicorn, Celery)", body)
+    return body
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--burst", type=int, default=8, help="cold covers per throughput burst")
+    parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
+    parser.add_argument("--no-thumbor", action="store_true", help="measure ours only")
+    args = parser.parse_args()
+    run(args.runs, args.seconds, args.burst, args.venv, not args.no_thumbor)
