@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -45,9 +46,9 @@ from bench.common import (
     RESULTS,
     ROOT,
     Server,
-    children,
     WrkResult,
     app_env,
+    children,
     flush_redis,
     free_port,
     gunicorn,
@@ -126,9 +127,7 @@ def nginx_server(tmp: Path, app_port: int, storage: Path) -> Server:
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = folder / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(tmp=folder, port=port, app_port=app_port, accel=ACCEL, storage=storage.resolve())
-    )
+    conf.write_text(NGINX_CONF.format(tmp=folder, port=port, app_port=app_port, accel=ACCEL, storage=storage.resolve()))
     argv = [NGINX, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(conf)]
     return Server("deploy-nginx", argv, dict(os.environ), port, RESULTS / "logs" / "deploy-nginx.log")
 
@@ -215,12 +214,30 @@ def mib(value: float) -> str:
     return f"{value / 1024 / 1024:.0f}"
 
 
+@dataclass
+class Ours:
+    first: float = float("nan")  # seconds, median
+    statuses: list[int] = field(default_factory=list)
+    web: list[tuple[int, int, bool]] = field(default_factory=list)  # (pid, peak RSS, TensorFlow mapped)
+    throughput: dict[int, float] = field(default_factory=dict)  # worker processes -> covers/s
+    warm: dict[str, WrkResult] = field(default_factory=dict)
+
+
+@dataclass
+class Theirs:
+    installed: str = "thumbor (not measured this run)"
+    first: float | None = None
+    rss: int | None = None
+    throughput: dict[int, float] = field(default_factory=dict)
+    warm: WrkResult | None = None
+
+
 def run(runs: int = 5, seconds: int = 10, count: int = 8, venv: Path = DEFAULT_VENV, thumbor: bool = True) -> str:
     photo = bench_media.make()[0].path
     cache, broker = redis_url("deploy"), redis_url("deploy_broker")
     flush_redis(cache)
     flush_redis(broker)
-    ours: dict[str, object] = {}
+    ours = Ours()
     with tempfile.TemporaryDirectory(prefix="medialib-bench-") as tmp_name, pg_database("deploy") as db_url:
         tmp = Path(tmp_name)
         storage = tmp / "storage"
@@ -254,19 +271,19 @@ def run(runs: int = 5, seconds: int = 10, count: int = 8, venv: Path = DEFAULT_V
                                 raise RuntimeError(f"upload gave {put.status_code}: {put.text[:300]}")
                             time.sleep(1.0)
                             first.append(fetch(session, base + cover_path(token, album))[0])
-                    ours["first"] = median(first)
+                    ours.first = median(first)
                     # -- a burst of cold covers: web worker memory, 1-process throughput ----
                     seconds_1, statuses = burst(base, token, tp[1])
-                    ours["statuses"] = statuses
-                    ours["tp1"] = len(statuses) / seconds_1
-                    ours["web"] = [
+                    ours.statuses += statuses
+                    ours.throughput[1] = len(statuses) / seconds_1
+                    ours.web = [
                         (pid, proc_status(pid, "VmHWM"), maps_mention(pid, "tensorflow")) for pid in web.workers
                     ]
                 with render_worker(env, 2):
                     burst(base, token, warmup[2])
                     seconds_2, statuses_2 = burst(base, token, tp[2])
-                    ours["tp2"] = len(statuses_2) / seconds_2
-                    ours["statuses"] = statuses + statuses_2  # type: ignore[operator]
+                    ours.throughput[2] = len(statuses_2) / seconds_2
+                    ours.statuses += statuses_2
                     cover_url = base + cover_path(token, "warm")
                     with requests.Session() as session:
                         fetch(session, cover_url)  # rendered now; below no worker runs, none is needed
@@ -277,16 +294,16 @@ def run(runs: int = 5, seconds: int = 10, count: int = 8, venv: Path = DEFAULT_V
                     wrk(url, seconds=1)
                 for name, url in targets.items():
                     raw[name].append(wrk(url, seconds=seconds))
-                ours["warm"] = summarize(raw)
+                ours.warm = summarize(raw)
     flush_redis(cache)
     flush_redis(broker)
-    theirs = thumbor_side(photo, runs, seconds, count, venv) if thumbor else {}
+    theirs = thumbor_side(photo, runs, seconds, count, venv) if thumbor else Theirs()
     return report(ours, theirs, runs, seconds, count)
 
 
-def thumbor_side(photo: Path, runs: int, seconds: int, count: int, venv: Path) -> dict[str, object]:
+def thumbor_side(photo: Path, runs: int, seconds: int, count: int, venv: Path) -> Theirs:
     exe, installed = ensure_thumbor(venv)
-    out: dict[str, object] = {"installed": installed}
+    out = Theirs(installed)
     with tempfile.TemporaryDirectory(prefix="medialib-bench-thumbor-") as tmp_name:
         tmp = Path(tmp_name)
         loader, results = tmp / "loader", tmp / "results"
@@ -308,76 +325,69 @@ def thumbor_side(photo: Path, runs: int, seconds: int, count: int, venv: Path) -
                 path = upload()
                 time.sleep(1.0)
                 first.append(fetch_plain(session, one.base + path))
-            out["first"] = median(first)
+            out.first = median(first)
             paths = [upload() for _ in range(count)]
-            out["tp1"] = count / burst_plain(one.base, paths)
+            out.throughput[1] = count / burst_plain(one.base, paths)
             pids = [one.proc.pid, *children(one.proc.pid)]  # type: ignore[union-attr]
-            out["rss"] = max(proc_status(pid, "VmHWM") for pid in pids)
+            out.rss = max(proc_status(pid, "VmHWM") for pid in pids)
         with thumbor_server(exe, conf, 2, "deploy-thumbor-2") as two:
             two.start("/healthcheck", timeout=120)
             burst_plain(two.base, [upload() for _ in range(4)])  # both processes have their detector
             paths = [upload() for _ in range(count)]
-            out["tp2"] = count / burst_plain(two.base, paths)
+            out.throughput[2] = count / burst_plain(two.base, paths)
             hit = two.base + paths[0]
             wrk(hit, seconds=1)
-            out["warm"] = wrk(hit, seconds=seconds)
+            out.warm = wrk(hit, seconds=seconds)
     return out
 
 
-def report(ours: dict[str, object], theirs: dict[str, object], runs: int, seconds: int, count: int) -> str:
-    def fig(key: str, fmt) -> str:  # noqa: ANN001 - a formatting function
-        return fmt(theirs[key]) if key in theirs else "not measured"
+def report(ours: Ours, theirs: Theirs, runs: int, seconds: int, count: int) -> str:
+    def rate(value: float | None) -> str:
+        return "not measured" if value is None else f"{value:.2f}"
 
-    warm = ours["warm"]
-    pair = 1 / (1 / warm["302"].rps + 1 / warm["file"].rps)  # type: ignore[index]
-    web = ours["web"]
-    peak = max(rss for _pid, rss, _tf in web)  # type: ignore[attr-defined]
-    mapped = any(tf for _pid, _rss, tf in web)  # type: ignore[attr-defined]
-    first = float(ours["first"])  # type: ignore[arg-type]
-    thumbor_warm = theirs["warm"].rps if "warm" in theirs else None  # type: ignore[attr-defined]
+    pair = 1 / (1 / ours.warm["302"].rps + 1 / ours.warm["file"].rps)
+    peak = max(rss for _pid, rss, _tf in ours.web)
+    mapped = any(tf for _pid, _rss, tf in ours.web)
+    thumbor_warm = theirs.warm.rps if theirs.warm else None
+    ratio = pair / thumbor_warm if thumbor_warm else None
     rows = [
-        [f"first {SIZE} px cover 1 s after the upload answered (ms, median of {runs})", ms(first),
-         fig("first", ms), verdict(first <= TARGET_FIRST), f"<= {ms(TARGET_FIRST)} ms"],
-        [f"web worker peak RSS, burst of {count} cold covers (MiB)", mib(peak), fig("rss", mib),
-         verdict(peak <= TARGET_RSS and not mapped), "<= 150 MiB, no TensorFlow"],
+        [f"first {SIZE} px cover 1 s after the upload answered (ms, median of {runs})", ms(ours.first),
+         ms(theirs.first) if theirs.first is not None else "not measured", verdict(ours.first <= TARGET_FIRST),
+         f"<= {ms(TARGET_FIRST)} ms"],
+        [f"web worker peak RSS, burst of {count} cold covers (MiB)", mib(peak),
+         mib(theirs.rss) if theirs.rss is not None else "not measured", verdict(peak <= TARGET_RSS and not mapped),
+         "<= 150 MiB, no TensorFlow"],
         ["TensorFlow mapped into a web worker", "yes" if mapped else "no", "n/a", verdict(not mapped), "no"],
-        [f"render throughput, 1 worker process ({count} cold covers at once; covers/s)",
-         f"{ours['tp1']:.2f}", fig("tp1", lambda v: f"{v:.2f}"), "n/a", "-"],
-        [f"render throughput, 2 worker processes ({count} cold covers at once; covers/s)",
-         f"{ours['tp2']:.2f}", fig("tp2", lambda v: f"{v:.2f}"), "n/a", "-"],
+        *([f"render throughput, {n} worker process{'es' if n > 1 else ''} ({count} cold covers at once; covers/s)",
+           f"{ours.throughput[n]:.2f}", rate(theirs.throughput.get(n)), "n/a", "-"] for n in (1, 2)),
         ["warm whole covers/s through nginx (302 + image) vs thumbor's result-storage hit", f"{pair:,.0f}",
          f"{thumbor_warm:,.0f}" if thumbor_warm else "not measured",
-         verdict(pair >= TARGET_WARM_RATIO * thumbor_warm) if thumbor_warm else "n/a",
-         f">= {TARGET_WARM_RATIO:.0f}x thumbor"],
+         verdict(ratio >= TARGET_WARM_RATIO) if ratio else "n/a", f">= {TARGET_WARM_RATIO:.0f}x thumbor"],
     ]  # fmt: skip
     text = print_table(["measure", "flask-medialib", "thumbor", "target", "aim"], rows, "Production deployment")
-    if thumbor_warm:
-        print(f"warm ratio: {pair / thumbor_warm:.2f}x")
-    detail_rows = [["ours: cover (302) via nginx", *warm["302"].row()],  # type: ignore[index]
-                   ["ours: signed file via nginx", *warm["file"].row()]]  # type: ignore[index]  # fmt: skip
-    if "warm" in theirs:
-        detail_rows.append(["thumbor: result storage hit", *theirs["warm"].row()])  # type: ignore[attr-defined]
+    detail_rows = [["ours: cover (302) via nginx", *ours.warm["302"].row()],
+                   ["ours: signed file via nginx", *ours.warm["file"].row()]]  # fmt: skip
+    if theirs.warm:
+        detail_rows.append(["thumbor: result storage hit (direct)", *theirs.warm.row()])
     detail = print_table(["warm URL", "requests/s", "p50 (ms)", "p99 (ms)", "requests", "errors"], detail_rows)
     memory = print_table(
         ["gunicorn worker", "peak RSS (MiB)", "TensorFlow mapped"],
-        [[str(pid), mib(rss), "yes" if tf else "no"] for pid, rss, tf in web],  # type: ignore[attr-defined]
+        [[str(pid), mib(rss), "yes" if tf else "no"] for pid, rss, tf in ours.web],
     )
-    statuses = ours["statuses"]
-    bad = [s for s in statuses if s != 200]  # type: ignore[attr-defined]
-    ratio = f"{pair / thumbor_warm:.2f}x" if thumbor_warm else "not measured"
-    installed = theirs.get("installed", "thumbor (not measured this run)")
-    body = f"""Everything through nginx 1 process, gunicorn 2 gthread workers x 8 threads, `MEDIALIB_JOBS = "celery"`
+    bad = [s for s in ours.statuses if s != 200]
+    body = f"""Everything through nginx (1 process), gunicorn 2 gthread workers x 8 threads, `MEDIALIB_JOBS = "celery"`
 with a Redis broker, `flask medialib worker --pool=prefork`, PostgreSQL, Redis cache, local storage with
 `MEDIALIB_ACCEL_REDIRECT_PREFIX`; a 12 MP JPEG, {SIZE} px covers. First cover: upload (PUT), wait 1 s, time the
-cover request with its redirect. Burst: {count} covers of media added without prerender, all asked at
-once with 1 worker process ({count} more with 2 processes); throughput is covers over the seconds until the
-last one came back (model loaded beforehand). Warm: wrk 16 connections, {seconds} s, on the 302 and on the
-file URL, both through nginx (a rendered cover is served from the Redis cache by Python; `X-Accel-Redirect`
-serves originals). thumbor: {installed}, file loader and result storage, OpenCV face + feature detectors,
-the same photo copied under a new name per request, 1 process (first cover, memory, throughput 1) and 2
-processes (throughput 2, warm). Every request answered 200: {"yes" if not bad else f"no, {bad}"}.
-Warm ratio ours / thumbor: {ratio}. The machine is 2 cores shared with other engineers' test runs while
-this ran: absolute numbers move between runs, ratios of one run less so.
+cover request with its redirect. Burst: {count} covers of media added without prerender, all asked at once,
+with 1 worker process, then {count} others with 2; throughput is covers over the seconds until the last one
+came back (models loaded beforehand). Warm: wrk 16 connections, {seconds} s, on the 302 and on the file URL,
+both through nginx (a rendered cover comes from the Redis cache through Python; `X-Accel-Redirect` is for
+originals); a whole cover is the pair, 1 / (1/302 + 1/file). thumbor: {theirs.installed}, file loader and
+file result storage, OpenCV face + feature detectors, the same photo copied under a new name for each
+request, 1 process (first cover, memory, throughput 1) and 2 processes (throughput 2, warm; wrk straight
+at thumbor, no nginx in front). Every request of ours answered 200: {"yes" if not bad else f"no, {bad}"}.
+Warm ratio ours / thumbor: {f"{ratio:.2f}x" if ratio else "not measured"}. The machine is 2 cores shared
+with other engineers' test runs while this ran: absolute numbers move between runs.
 
 {text}
 

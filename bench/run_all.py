@@ -56,7 +56,9 @@ def _redis_ok() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs, shorter wrk runs")
-    parser.add_argument("--only", action="append", help="run only these: cold, warm, thumbor, material, memory, faces, deploy")
+    parser.add_argument(
+        "--only", action="append", help="run only these: cold, warm, thumbor, material, memory, faces, deploy"
+    )
     args = parser.parse_args()
     runs, seconds, rounds = (3, 5, 1) if args.quick else (5, 10, 2)
     steps = {

@@ -176,6 +176,10 @@ def test_nginx_sends_the_file_of_a_signed_download(client, make_lib, nginx: str)
     path, key = upload(client, made, data=data)
     with client.get(path) as answer:
         flask_headers = answer.headers
+    # The download's redirect is a path: right behind the proxy, whatever its scheme and host.
+    with requests.get(f"{nginx}{API}/file/lib1/-/pic.jpg", params={"access_token": made.admin},
+                      allow_redirects=False, timeout=10) as redirect:  # fmt: skip
+        assert redirect.status_code == 302 and redirect.headers["Location"].startswith(f"{API}/f/")
     with requests.get(nginx + path, timeout=10) as got:
         assert got.status_code == 200 and got.content == data
         assert got.headers["Content-Type"] == "image/jpeg"
