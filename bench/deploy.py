@@ -16,7 +16,8 @@ front of gunicorn (2 gthread workers x 8 threads) running the example app with
 - Render throughput: that many cold covers at once, covers/s, with 1 and 2
   worker processes (thumbor: 1 and 2 processes, the same number of smart crops).
 - Warm covers through nginx: wrk on the cover URL (302) and on the file it
-  points to; a whole cover is the pair. thumbor: wrk on its result-storage hit.
+  points to; a whole cover is the pair. thumbor: wrk on its result-storage hit,
+  alternating with ours.
 
     python -m bench.deploy [--runs N] [--seconds S] [--burst N]
 """
@@ -232,7 +233,9 @@ class Theirs:
     warm: WrkResult | None = None
 
 
-def run(runs: int = 5, seconds: int = 10, count: int = 8, venv: Path = DEFAULT_VENV, thumbor: bool = True) -> str:
+def run(
+    runs: int = 5, seconds: int = 10, count: int = 8, rounds: int = 2, venv: Path = DEFAULT_VENV, thumbor: bool = True
+) -> str:
     photo = bench_media.make()[0].path
     cache, broker = redis_url("deploy"), redis_url("deploy_broker")
     flush_redis(cache)
@@ -287,21 +290,32 @@ def run(runs: int = 5, seconds: int = 10, count: int = 8, venv: Path = DEFAULT_V
                     cover_url = base + cover_path(token, "warm")
                     with requests.Session() as session:
                         fetch(session, cover_url)  # rendered now; below no worker runs, none is needed
-                # -- warm covers through nginx ------------------------------------------------
-                raw: dict[str, list[WrkResult]] = {"302": [], "file": []}
-                targets = {"302": cover_url, "file": locate(base, cover_path(token, "warm"))}
-                for url in targets.values():
-                    wrk(url, seconds=1)
-                for name, url in targets.items():
-                    raw[name].append(wrk(url, seconds=seconds))
-                ours.warm = summarize(raw)
+                with contextlib.ExitStack() as stack:
+                    # thumbor's cold figures now (no worker of ours runs); its server stays up for the
+                    # warm rounds, which alternate with ours so a burst of load elsewhere hits both alike.
+                    theirs, hit = (
+                        stack.enter_context(thumbor_side(photo, runs, count, venv)) if thumbor else (Theirs(), "")
+                    )
+                    # -- warm covers through nginx --------------------------------------------
+                    targets = {"302": cover_url, "file": locate(base, cover_path(token, "warm"))}
+                    if hit:
+                        targets["thumbor"] = hit
+                    raw: dict[str, list[WrkResult]] = {name: [] for name in targets}
+                    for url in targets.values():
+                        wrk(url, seconds=1)
+                    for _ in range(rounds):
+                        for name, url in targets.items():
+                            raw[name].append(wrk(url, seconds=seconds))
+                    ours.warm = summarize(raw)
+                    theirs.warm = ours.warm.pop("thumbor", None)
     flush_redis(cache)
     flush_redis(broker)
-    theirs = thumbor_side(photo, runs, seconds, count, venv) if thumbor else Theirs()
-    return report(ours, theirs, runs, seconds, count)
+    return report(ours, theirs, runs, seconds, count, rounds)
 
 
-def thumbor_side(photo: Path, runs: int, seconds: int, count: int, venv: Path) -> Theirs:
+@contextlib.contextmanager
+def thumbor_side(photo: Path, runs: int, count: int, venv: Path) -> Iterator[tuple[Theirs, str]]:
+    """thumbor's cold figures, then its 2-process server with one result cached: (figures, URL of the hit)."""
     exe, installed = ensure_thumbor(venv)
     out = Theirs(installed)
     with tempfile.TemporaryDirectory(prefix="medialib-bench-thumbor-") as tmp_name:
@@ -335,13 +349,10 @@ def thumbor_side(photo: Path, runs: int, seconds: int, count: int, venv: Path) -
             burst_plain(two.base, [upload() for _ in range(4)])  # both processes have their detector
             paths = [upload() for _ in range(count)]
             out.throughput[2] = count / burst_plain(two.base, paths)
-            hit = two.base + paths[0]
-            wrk(hit, seconds=1)
-            out.warm = wrk(hit, seconds=seconds)
-    return out
+            yield out, two.base + paths[0]  # its result is in the result storage now
 
 
-def report(ours: Ours, theirs: Theirs, runs: int, seconds: int, count: int) -> str:
+def report(ours: Ours, theirs: Theirs, runs: int, seconds: int, count: int, rounds: int) -> str:
     def rate(value: float | None) -> str:
         return "not measured" if value is None else f"{value:.2f}"
 
@@ -380,9 +391,9 @@ with a Redis broker, `flask medialib worker --pool=prefork`, PostgreSQL, Redis c
 `MEDIALIB_ACCEL_REDIRECT_PREFIX`; a 12 MP JPEG, {SIZE} px covers. First cover: upload (PUT), wait 1 s, time the
 cover request with its redirect. Burst: {count} covers of media added without prerender, all asked at once,
 with 1 worker process, then {count} others with 2; throughput is covers over the seconds until the last one
-came back (models loaded beforehand). Warm: wrk 16 connections, {seconds} s, on the 302 and on the file URL,
-both through nginx (a rendered cover comes from the Redis cache through Python; `X-Accel-Redirect` is for
-originals); a whole cover is the pair, 1 / (1/302 + 1/file). thumbor: {theirs.installed}, file loader and
+came back (models loaded beforehand). Warm: wrk 16 connections, {seconds} s, {rounds} rounds alternating the
+302 and the file URL, both through nginx, with thumbor's hit (medians over rounds); a rendered cover
+comes from the Redis cache through Python (`X-Accel-Redirect` is for originals); a whole cover is the pair, 1 / (1/302 + 1/file). thumbor: {theirs.installed}, file loader and
 file result storage, OpenCV face + feature detectors, the same photo copied under a new name for each
 request, 1 process (first cover, memory, throughput 1) and 2 processes (throughput 2, warm; wrk straight
 at thumbor, no nginx in front). Every request of ours answered 200: {"yes" if not bad else f"no, {bad}"}.
@@ -404,7 +415,8 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--burst", type=int, default=8, help="cold covers per throughput burst")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the warm wrk runs")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
     parser.add_argument("--no-thumbor", action="store_true", help="measure ours only")
     args = parser.parse_args()
-    run(args.runs, args.seconds, args.burst, args.venv, not args.no_thumbor)
+    run(args.runs, args.seconds, args.burst, args.rounds, args.venv, not args.no_thumbor)

@@ -68,7 +68,7 @@ def main() -> None:
         "material": lambda: material_scale.run(100_000, runs),
         "memory": memory.run,
         "faces": lambda: small_faces.run(runs),
-        "deploy": lambda: deploy.run(runs, seconds),
+        "deploy": lambda: deploy.run(runs, seconds, 8, rounds),
     }
     problems = preflight()
     if problems:
