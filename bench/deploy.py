@@ -386,19 +386,21 @@ def report(ours: Ours, theirs: Theirs, runs: int, seconds: int, count: int, roun
         [[str(pid), mib(rss), "yes" if tf else "no"] for pid, rss, tf in ours.web],
     )
     bad = [s for s in ours.statuses if s != 200]
-    body = f"""Everything through nginx (1 process), gunicorn 2 gthread workers x 8 threads, `MEDIALIB_JOBS = "celery"`
-with a Redis broker, `flask medialib worker --pool=prefork`, PostgreSQL, Redis cache, local storage with
-`MEDIALIB_ACCEL_REDIRECT_PREFIX`; a 12 MP JPEG, {SIZE} px covers. First cover: upload (PUT), wait 1 s, time the
-cover request with its redirect. Burst: {count} covers of media added without prerender, all asked at once,
-with 1 worker process, then {count} others with 2; throughput is covers over the seconds until the last one
-came back (models loaded beforehand). Warm: wrk 16 connections, {seconds} s, {rounds} rounds alternating the
-302 and the file URL, both through nginx, with thumbor's hit (medians over rounds); a rendered cover
-comes from the Redis cache through Python (`X-Accel-Redirect` is for originals); a whole cover is the
-pair, 1 / (1/302 + 1/file). thumbor: {theirs.installed}, file loader and file result storage, OpenCV face + feature detectors, the same photo copied under a new name for each
-request, 1 process (first cover, memory, throughput 1) and 2 processes (throughput 2, warm; wrk straight
-at thumbor, no nginx in front). Every request of ours answered 200: {"yes" if not bad else f"no, {bad}"}.
-Warm ratio ours / thumbor: {f"{ratio:.2f}x" if ratio else "not measured"}. The machine is 2 cores shared
-with other engineers' test runs while this ran: absolute numbers move between runs.
+    body = f"""Everything through nginx (1 process), gunicorn 2 gthread workers x 8 threads,
+`MEDIALIB_JOBS = "celery"` with
+a Redis broker, `flask medialib worker --pool=prefork`, PostgreSQL, Redis cache, local storage with
+`MEDIALIB_ACCEL_REDIRECT_PREFIX`; a 12 MP JPEG, {SIZE} px covers. First cover: upload (PUT), wait 1 s, time
+the cover request with its redirect. Burst: {count} covers of media added without prerender, all asked at
+once, with 1 worker process, then {count} others with 2; throughput is covers over the seconds until the last
+one came back (models loaded beforehand). Warm: wrk 16 connections, {seconds} s, {rounds} rounds alternating
+the 302 and the file URL, both through nginx, with thumbor's hit (medians over rounds); a rendered cover comes
+from the Redis cache through Python (`X-Accel-Redirect` is for originals); a whole cover is the pair, 1 /
+(1/302 + 1/file). thumbor: {theirs.installed}, file loader and file result storage, OpenCV face + feature
+detectors, the same photo copied under a new name for each request, 1 process (first cover, memory, throughput
+1) and 2 processes (throughput 2, warm; wrk straight at thumbor, no nginx in front). Every request of ours
+answered 200: {"yes" if not bad else f"no, {bad}"}. Warm ratio ours / thumbor: {f"{ratio:.2f}x" if ratio else
+"not measured"}. The machine is 2 cores shared with other engineers' test runs while this ran: absolute
+numbers move between runs.
 
 {text}
 
