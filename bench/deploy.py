@@ -398,8 +398,9 @@ from the Redis cache through Python (`X-Accel-Redirect` is for originals); a who
 (1/302 + 1/file). thumbor: {theirs.installed}, file loader and file result storage, OpenCV face + feature
 detectors, the same photo copied under a new name for each request, 1 process (first cover, memory, throughput
 1) and 2 processes (throughput 2, warm; wrk straight at thumbor, no nginx in front). Every request of ours
-answered 200: {"yes" if not bad else f"no, {bad}"}. Warm ratio ours / thumbor: {f"{ratio:.2f}x" if ratio else
-"not measured"}. The machine is 2 cores shared with other engineers' test runs while this ran: absolute
+answered 200: {"yes" if not bad else f"no, {bad}"}. Warm ratio ours / thumbor: {
+        f"{ratio:.2f}x" if ratio else "not measured"
+    }. The machine is 2 cores shared with other engineers' test runs while this ran: absolute
 numbers move between runs.
 
 {text}
