@@ -1,4 +1,4 @@
-"""7. The production deployment: nginx, gunicorn, Celery render workers, PostgreSQL, Redis, local storage.
+"""8. The production deployment: nginx, gunicorn, Celery render workers, PostgreSQL, Redis, local storage.
 
 The deployment of docs/deployment.rst on one machine: nginx (one process) in
 front of gunicorn (2 gthread workers x 8 threads) running the example app with
@@ -409,7 +409,7 @@ numbers move between runs.
 
 {memory}
 """
-    write_section("deploy", "7. Production deployment (nginx, gunicorn, Celery)", body)
+    write_section("deploy", "8. Production deployment (nginx, gunicorn, Celery)", body)
     return body
 
 
