@@ -56,6 +56,8 @@ def serve(token: str) -> Response:
             return _to_storage(direct, f"{visibility}, max-age={max_age}")
         accel = state.config["MEDIALIB_ACCEL_REDIRECT_PREFIX"]
         if accel is not None:  # nginx sends the bytes from its internal location; none pass through Python
+            if not state.storage.exists(original.key):  # the app's 404, as without nginx, not nginx's page
+                raise not_found("the stored file of this media is missing", "FileNotFound")
             return _to_nginx(accel, original, ref.etag, cache_control)
         try:
             with state.storage.open_local(original.key) as path:

@@ -64,6 +64,15 @@ def test_a_signed_download_is_handed_to_nginx(client, make_lib) -> None:
         assert again.status_code == 304 and "X-Accel-Redirect" not in again.headers
 
 
+def test_a_missing_file_is_the_apps_404_not_a_redirect(app, client, make_lib) -> None:
+    made = make_lib()
+    path, key = upload(client, made)
+    os.unlink(get_state(app).storage.path(key))
+    with client.get(path) as resp:
+        assert (resp.status_code, resp.get_json()["code"]) == (404, "FileNotFound")
+        assert "X-Accel-Redirect" not in resp.headers and key not in resp.get_data(as_text=True)
+
+
 def test_headers_match_what_flask_sends_itself(app, client, make_lib) -> None:
     made = make_lib()
     path, _key = upload(client, made, "été.jpg")
