@@ -121,16 +121,16 @@ http {{
 """
 
 
-def nginx_server(tmp: Path, app_port: int, storage: Path) -> Server:
+def nginx_server(tmp: Path, app_port: int, storage: Path, name: str = "deploy-nginx") -> Server:
     if NGINX is None:
         raise RuntimeError("nginx is missing: apt-get install nginx-light")
-    folder = tmp / "nginx"
+    folder = tmp / name
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = folder / "nginx.conf"
     conf.write_text(NGINX_CONF.format(tmp=folder, port=port, app_port=app_port, accel=ACCEL, storage=storage.resolve()))
     argv = [NGINX, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(conf)]
-    return Server("deploy-nginx", argv, dict(os.environ), port, RESULTS / "logs" / "deploy-nginx.log")
+    return Server(name, argv, dict(os.environ), port, RESULTS / "logs" / f"{name}.log")
 
 
 @contextlib.contextmanager
@@ -231,6 +231,7 @@ class Theirs:
     rss: int | None = None
     throughput: dict[int, float] = field(default_factory=dict)
     warm: WrkResult | None = None
+    warm_nginx: WrkResult | None = None
 
 
 def run(
@@ -293,13 +294,16 @@ def run(
                 with contextlib.ExitStack() as stack:
                     # thumbor's cold figures now (no worker of ours runs); its server stays up for the
                     # warm rounds, which alternate with ours so a burst of load elsewhere hits both alike.
-                    theirs, hit = (
-                        stack.enter_context(thumbor_side(photo, runs, count, venv)) if thumbor else (Theirs(), "")
-                    )
+                    theirs = Theirs()
                     # -- warm covers through nginx --------------------------------------------
                     targets = {"302": cover_url, "file": locate(base, cover_path(token, "warm"))}
-                    if hit:
-                        targets["thumbor"] = hit
+                    if thumbor:
+                        theirs, server, hit = stack.enter_context(thumbor_side(photo, runs, count, venv))
+                        # thumbor straight (its best case) and behind an nginx like ours
+                        their_front = stack.enter_context(nginx_server(tmp, server.port, storage, "deploy-nginx-t"))
+                        their_front.start("/healthcheck")
+                        targets["thumbor"] = server.base + hit
+                        targets["thumbor_nginx"] = their_front.base + hit
                     raw: dict[str, list[WrkResult]] = {name: [] for name in targets}
                     for url in targets.values():
                         wrk(url, seconds=1)
@@ -308,14 +312,15 @@ def run(
                             raw[name].append(wrk(url, seconds=seconds))
                     ours.warm = summarize(raw)
                     theirs.warm = ours.warm.pop("thumbor", None)
+                    theirs.warm_nginx = ours.warm.pop("thumbor_nginx", None)
     flush_redis(cache)
     flush_redis(broker)
     return report(ours, theirs, runs, seconds, count, rounds)
 
 
 @contextlib.contextmanager
-def thumbor_side(photo: Path, runs: int, count: int, venv: Path) -> Iterator[tuple[Theirs, str]]:
-    """thumbor's cold figures, then its 2-process server with one result cached: (figures, URL of the hit)."""
+def thumbor_side(photo: Path, runs: int, count: int, venv: Path) -> Iterator[tuple[Theirs, Server, str]]:
+    """thumbor's cold figures, then its 2-process server with one result cached: (figures, server, hit path)."""
     exe, installed = ensure_thumbor(venv)
     out = Theirs(installed)
     with tempfile.TemporaryDirectory(prefix="medialib-bench-thumbor-") as tmp_name:
@@ -349,7 +354,7 @@ def thumbor_side(photo: Path, runs: int, count: int, venv: Path) -> Iterator[tup
             burst_plain(two.base, [upload() for _ in range(4)])  # both processes have their detector
             paths = [upload() for _ in range(count)]
             out.throughput[2] = count / burst_plain(two.base, paths)
-            yield out, two.base + paths[0]  # its result is in the result storage now
+            yield out, two, paths[0]  # its result is in the result storage now
 
 
 def report(ours: Ours, theirs: Theirs, runs: int, seconds: int, count: int, rounds: int) -> str:
@@ -374,12 +379,18 @@ def report(ours: Ours, theirs: Theirs, runs: int, seconds: int, count: int, roun
         ["warm whole covers/s through nginx (302 + image) vs thumbor's result-storage hit", f"{pair:,.0f}",
          f"{thumbor_warm:,.0f}" if thumbor_warm else "not measured",
          verdict(ratio >= TARGET_WARM_RATIO) if ratio else "n/a", f">= {TARGET_WARM_RATIO:.0f}x thumbor"],
+        ["the same, thumbor behind an nginx like ours", f"{pair:,.0f}",
+         f"{theirs.warm_nginx.rps:,.0f}" if theirs.warm_nginx else "not measured",
+         verdict(pair >= TARGET_WARM_RATIO * theirs.warm_nginx.rps) if theirs.warm_nginx else "n/a",
+         f">= {TARGET_WARM_RATIO:.0f}x thumbor"],
     ]  # fmt: skip
     text = print_table(["measure", "flask-medialib", "thumbor", "target", "aim"], rows, "Production deployment")
     detail_rows = [["ours: cover (302) via nginx", *ours.warm["302"].row()],
                    ["ours: signed file via nginx", *ours.warm["file"].row()]]  # fmt: skip
     if theirs.warm:
         detail_rows.append(["thumbor: result storage hit (direct)", *theirs.warm.row()])
+    if theirs.warm_nginx:
+        detail_rows.append(["thumbor: result storage hit via nginx", *theirs.warm_nginx.row()])
     detail = print_table(["warm URL", "requests/s", "p50 (ms)", "p99 (ms)", "requests", "errors"], detail_rows)
     memory = print_table(
         ["gunicorn worker", "peak RSS (MiB)", "TensorFlow mapped"],
@@ -397,8 +408,8 @@ the 302 and the file URL, both through nginx, with thumbor's hit (medians over r
 from the Redis cache through Python (`X-Accel-Redirect` is for originals); a whole cover is the pair, 1 /
 (1/302 + 1/file). thumbor: {theirs.installed}, file loader and file result storage, OpenCV face + feature
 detectors, the same photo copied under a new name for each request, 1 process (first cover, memory, throughput
-1) and 2 processes (throughput 2, warm; wrk straight at thumbor, no nginx in front). Every request of ours
-answered 200: {"yes" if not bad else f"no, {bad}"}. Warm ratio ours / thumbor: {
+1) and 2 processes (throughput 2, warm; wrk on thumbor straight and through an nginx like ours). Every request of ours
+answered 200: {"yes" if not bad else f"no, {bad}"}. Warm ratio ours / thumbor straight: {
         f"{ratio:.2f}x" if ratio else "not measured"
     }. The machine is 2 cores shared with other engineers' test runs while this ran: absolute
 numbers move between runs.
