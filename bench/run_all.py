@@ -9,19 +9,20 @@ Each script can also run alone: ``python -m bench.cold_cover`` etc.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import time
 import traceback
 
-from bench import cold_cover, material_scale, media, memory, small_faces, thumbor_compare, warm_load
+from bench import cold_cover, deploy, material_scale, media, memory, small_faces, thumbor_compare, warm_load
 from bench.common import PG_ADMIN_URL, REDIS_BASE, load_average, machine, print_table
 
 
 def preflight() -> list[str]:
     """What the benchmarks need from the machine, said plainly when missing."""
     problems = []
-    for tool, package in (("wrk", "wrk"), ("ffmpeg", "ffmpeg")):
-        if shutil.which(tool) is None:
+    for tool, package in (("wrk", "wrk"), ("ffmpeg", "ffmpeg"), ("nginx", "nginx-light")):
+        if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin") is None:
             problems.append(f"{tool} is missing: apt-get install {package}")
     for name, check in (("PostgreSQL", _pg_ok), ("Redis", _redis_ok)):
         try:
@@ -55,7 +56,9 @@ def _redis_ok() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs, shorter wrk runs")
-    parser.add_argument("--only", action="append", help="run only these: cold, warm, thumbor, material, memory, faces")
+    parser.add_argument(
+        "--only", action="append", help="run only these: cold, warm, thumbor, material, memory, faces, deploy"
+    )
     args = parser.parse_args()
     runs, seconds, rounds = (3, 5, 1) if args.quick else (5, 10, 2)
     steps = {
@@ -65,6 +68,7 @@ def main() -> None:
         "material": lambda: material_scale.run(100_000, runs),
         "memory": memory.run,
         "faces": lambda: small_faces.run(runs),
+        "deploy": lambda: deploy.run(runs, seconds, 8, rounds),
     }
     problems = preflight()
     if problems:

@@ -132,6 +132,14 @@ def _prefix(name: str, value: Any) -> str:
     return value
 
 
+def _optional_prefix(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not value:
+        raise ConfigError(f"{name} must be None (off) or a path such as /_medialib_files, not {value!r}")
+    return _prefix(name, value)
+
+
 def _timezone(name: str, value: Any) -> str:
     try:
         zoneinfo.ZoneInfo(str(value))
@@ -184,6 +192,14 @@ KEYS: tuple[Key, ...] = (
         _choice("local", "s3"),
         "Where media bytes live: ``local`` (a folder) or ``s3`` (a bucket of any S3-compatible store; "
         "needs the ``s3`` extra, i.e. boto3).",
+    ),
+    Key(
+        "MEDIALIB_ACCEL_REDIRECT_PREFIX",
+        None,
+        _optional_prefix,
+        "Local storage behind nginx: signed downloads of originals answer with an empty body and "
+        "``X-Accel-Redirect: <prefix>/<storage key>``, so nginx sends the file from an ``internal`` "
+        "location (e.g. ``/_medialib_files``); None: Flask sends the bytes.",
     ),
     Key("MEDIALIB_S3_BUCKET", None, _bucket, "Bucket of the ``s3`` storage (required with it)."),
     Key(

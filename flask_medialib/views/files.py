@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import quote
+
 from flask import Response, request, send_file
 
 from .. import generations, signing
@@ -34,10 +37,7 @@ def serve(token: str) -> Response:
         if request.if_none_match.contains_weak(ref.etag):
             # The client holds these very bytes (the ETag names media, version and size), so
             # nothing is looked up: a URL of media deleted since then also gets this 304.
-            response = Response(status=304)
-            response.set_etag(ref.etag)
-            response.headers["Cache-Control"] = cache_control
-            return response
+            return _not_modified(ref.etag, cache_control)
         cached = covers.cached_file(ref)
         if cached is not None:
             # If-None-Match was answered above and these bytes take no ranges: no make_conditional.
@@ -54,6 +54,11 @@ def serve(token: str) -> Response:
         direct = state.storage.url(original.key, max_age, original.name)
         if direct is not None:  # s3: the bucket (or its CDN) serves the bytes, for what is left of this URL's life
             return _to_storage(direct, f"{visibility}, max-age={max_age}")
+        accel = state.config["MEDIALIB_ACCEL_REDIRECT_PREFIX"]
+        if accel is not None:  # nginx sends the bytes from its internal location; none pass through Python
+            if not state.storage.exists(original.key):  # the app's 404, as without nginx, not nginx's page
+                raise not_found("the stored file of this media is missing", "FileNotFound")
+            return _to_nginx(accel, original, ref.etag, cache_control)
         try:
             with state.storage.open_local(original.key) as path:
                 # Named after the media, never after its storage key.
@@ -70,6 +75,36 @@ def serve(token: str) -> Response:
     rendered = covers.rendered_cover(media, ref.size)
     covers.confirm(state, media.uid, media.version, generation)
     return _bytes_response(rendered, ref.etag, cache_control)
+
+
+def _to_nginx(prefix: str, original: covers.OriginalFile, etag: str, cache_control: str) -> Response:
+    # The storage key is only in X-Accel-Redirect, which nginx consumes and never forwards; every
+    # header the client sees is the same as Flask's own answer would carry (nginx keeps them).
+    if request.if_none_match.contains_weak(etag):  # a 304 names no file: nginx must not redirect it
+        return _not_modified(etag, cache_control)
+    response = Response(mimetype=original.mime)
+    response.headers["X-Accel-Redirect"] = f"{prefix}/{original.key}"
+    response.headers.set("Content-Disposition", "inline", **_file_names(original.name))
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = cache_control
+    return response
+
+
+def _not_modified(etag: str, cache_control: str) -> Response:
+    response = Response(status=304)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = cache_control
+    return response
+
+
+def _file_names(name: str) -> dict[str, str]:
+    """``filename`` (and ``filename*`` when not ASCII) as send_file sets them, so both paths name files alike."""
+    try:
+        name.encode("ascii")
+    except UnicodeEncodeError:
+        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        return {"filename": simple, "filename*": "UTF-8''" + quote(name, safe="!#$&+^`|~")}
+    return {"filename": name}
 
 
 def _to_storage(location: str, cache_control: str) -> Response:
