@@ -303,7 +303,7 @@ class UploadSession(Base):
     storage_key: Mapped[str | None] = mapped_column(String(255))
     meta_data: Mapped[str | None] = mapped_column(Text)  # JSON of the x-smh-meta-* headers
     user_id: Mapped[str | None] = mapped_column(String(255))
-    state: Mapped[str] = mapped_column(String(16), default="open")  # open, confirmed
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open, confirmed, aborted
     media_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)

@@ -42,9 +42,12 @@ from . import media as media_service
 
 ASK, RENAME, OVERWRITE = "ask", "rename", "overwrite"
 STRATEGIES = (ASK, RENAME, OVERWRITE)
-OPEN, CONFIRMED = "open", "confirmed"
+OPEN, CONFIRMED, ABORTED = "open", "confirmed", "aborted"
 MAX_PARTS = 10_000
 SWEEP_EVERY = dt.timedelta(minutes=1)
+# Rows stay this long past their expiry: a presigned PUT that started just before it may still land,
+# and the sweep deletes what it wrote.
+SWEEP_GRACE = dt.timedelta(minutes=15)
 _CHUNK = 1024 * 1024
 _EXT = re.compile(r"\.[A-Za-z0-9]{1,10}")
 
@@ -129,7 +132,7 @@ def find(space: Space, confirm_key: str) -> UploadSession:
         UploadSession.key_hash == auth.digest(confirm_key), UploadSession.space_pk == space.pk
     )
     row = state.session.execute(stmt).scalar_one_or_none()
-    if row is None or (row.state == OPEN and row.expires_at <= state.clock()):
+    if row is None or row.state == ABORTED or (row.state == OPEN and row.expires_at <= state.clock()):
         raise not_found("no upload session has this confirm key (unknown, aborted or expired)", "ConfirmKeyNotFound")
     return row
 
@@ -357,11 +360,15 @@ def _free_file_name(where: lib.Folder, name: str) -> str:
 
 
 def abort(row: UploadSession) -> None:
-    """Drop an open session and its bytes (a confirmed one is a media now: 409 ``UploadComplete``)."""
+    """Drop an open session's bytes (a confirmed one is a media now: 409 ``UploadComplete``).
+
+    The row stays, aborted, until the sweep: a presigned PUT cannot be revoked, so
+    bytes sent to it after the abort are deleted again once it has expired.
+    """
     _require_open(row)
     state = get_state()
     _drop_bytes(state, row)
-    state.session.delete(row)
+    row.state = ABORTED
     state.session.commit()
 
 
@@ -375,7 +382,7 @@ def _drop_bytes(state: MediaLibState, row: UploadSession) -> None:
 
 
 def sweep(state: MediaLibState | None = None, *, force: bool = False) -> int:
-    """Remove expired sessions, the bytes of open ones with them; returns how many sessions went.
+    """Remove sessions expired for :data:`SWEEP_GRACE`, with the bytes of unconfirmed ones; returns how many.
 
     Runs at most once a minute per process on its own (begin calls it); the CLI forces it.
     """
@@ -385,9 +392,9 @@ def sweep(state: MediaLibState | None = None, *, force: bool = False) -> int:
     if not force and last is not None and last <= now < last + SWEEP_EVERY:
         return 0
     state.sessions_swept_at = now
-    expired = list(state.session.execute(select(UploadSession).where(UploadSession.expires_at <= now)).scalars())
+    expired = list(state.session.execute(select(UploadSession).where(UploadSession.expires_at <= now - SWEEP_GRACE)).scalars())
     for row in expired:
-        if row.state == OPEN:
+        if row.state != CONFIRMED:  # a confirmed session's key is a media's bytes now
             _drop_bytes(state, row)
     if expired:
         state.session.execute(delete(UploadSession).where(UploadSession.pk.in_([r.pk for r in expired])))
