@@ -195,7 +195,8 @@ def receive(token: str, stream: IO[bytes], *, part_number: int | None, upload_id
         if part_number is not None:
             raise bad_request("this upload session is not multipart: send the whole file without partNumber")
         path = row.staging_path
-    state.session.rollback()  # no transaction held open while the bytes arrive
+    cap = row.size
+    state.session.rollback()  # no transaction held open while the bytes arrive (``row`` is expired now)
     # Written beside the target and renamed: a retried or concurrent part never leaves a torn file.
     temp = f"{path}.{secrets.token_hex(4)}.tmp"
     digest = hashlib.md5(usedforsecurity=False)
@@ -204,9 +205,9 @@ def receive(token: str, stream: IO[bytes], *, part_number: int | None, upload_id
             size = 0
             while chunk := stream.read(_CHUNK):
                 size += len(chunk)
-                if size > row.size:
+                if size > cap:
                     raise HTTPError(
-                        f"the bytes exceed the {row.size} bytes announced at begin (filesize)",
+                        f"the bytes exceed the {cap} bytes announced at begin (filesize)",
                         status=413,
                         code="RequestEntityTooLarge",
                     )
@@ -392,7 +393,8 @@ def sweep(state: MediaLibState | None = None, *, force: bool = False) -> int:
     if not force and last is not None and last <= now < last + SWEEP_EVERY:
         return 0
     state.sessions_swept_at = now
-    expired = list(state.session.execute(select(UploadSession).where(UploadSession.expires_at <= now - SWEEP_GRACE)).scalars())
+    stmt = select(UploadSession).where(UploadSession.expires_at <= now - SWEEP_GRACE)
+    expired = list(state.session.execute(stmt).scalars())
     for row in expired:
         if row.state != CONFIRMED:  # a confirmed session's key is a media's bytes now
             _drop_bytes(state, row)

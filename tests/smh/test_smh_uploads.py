@@ -273,7 +273,8 @@ def test_begin_checks_the_album_the_name_and_the_grants(app: Flask, client, made
     assert begin(client, uploader, "a/p.jpg", 10).status_code == 201
     # Overwriting asks for a *_force grant.
     assert begin(client, uploader, "a/p.jpg", 10, strategy="overwrite").status_code == 403
-    assert begin(client, issue("lib1", grants="begin_upload_force"), "a/p.jpg", 10, strategy="overwrite").status_code == 201
+    forced = issue("lib1", grants="begin_upload_force")
+    assert begin(client, forced, "a/p.jpg", 10, strategy="overwrite").status_code == 201
     assert begin(client, made.admin, "a/p.jpg", 10, strategy="bogus").status_code == 400
 
 
