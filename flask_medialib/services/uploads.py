@@ -29,7 +29,7 @@ import secrets
 from typing import IO, Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from .. import auth
 from ..crc import crc64_file
@@ -42,7 +42,7 @@ from . import media as media_service
 
 ASK, RENAME, OVERWRITE = "ask", "rename", "overwrite"
 STRATEGIES = (ASK, RENAME, OVERWRITE)
-OPEN, CONFIRMED, ABORTED = "open", "confirmed", "aborted"
+OPEN, CONFIRMING, CONFIRMED, ABORTED = "open", "confirming", "confirmed", "aborted"
 MAX_PARTS = 10_000
 SWEEP_EVERY = dt.timedelta(minutes=1)
 # Rows stay this long past their expiry: a presigned PUT that started just before it may still land,
@@ -191,11 +191,14 @@ def receive(token: str, stream: IO[bytes], *, part_number: int | None, upload_id
         if not 1 <= part_number <= MAX_PARTS:
             raise bad_request(f"partNumber must be between 1 and {MAX_PARTS}")
         path = _part_path(row.staging_path, part_number)
+        # All parts together hold at most the announced size: 10,000 parts cannot fill the disk.
+        others = sum(_size(p) for p in _parts(row.staging_path) if p != path)
+        cap = row.size - others
     else:
         if part_number is not None:
             raise bad_request("this upload session is not multipart: send the whole file without partNumber")
         path = row.staging_path
-    cap = row.size
+        cap = row.size
     state.session.rollback()  # no transaction held open while the bytes arrive (``row`` is expired now)
     # Written beside the target and renamed: a retried or concurrent part never leaves a torn file.
     temp = f"{path}.{secrets.token_hex(4)}.tmp"
@@ -207,7 +210,7 @@ def receive(token: str, stream: IO[bytes], *, part_number: int | None, upload_id
                 size += len(chunk)
                 if size > cap:
                     raise HTTPError(
-                        f"the bytes exceed the {cap} bytes announced at begin (filesize)",
+                        "the bytes exceed the size announced at begin (filesize)",
                         status=413,
                         code="RequestEntityTooLarge",
                     )
@@ -218,6 +221,13 @@ def receive(token: str, stream: IO[bytes], *, part_number: int | None, upload_id
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
     return f'"{digest.hexdigest()}"'
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:  # a part being replaced, or a session being aborted
+        return 0
 
 
 def _part_path(staging: str, number: int) -> str:
@@ -232,9 +242,33 @@ def _parts(staging: str) -> list[str]:
 
 
 def confirm(row: UploadSession, crc64: str | None, *, user: str | None) -> Media:
-    """Make the session's bytes a media (size and CRC checked, probed, one write-path transaction)."""
+    """Make the session's bytes a media (size and CRC checked, probed, one write-path transaction).
+
+    The session is claimed first (open -> confirming, committed), so of two
+    confirms racing one makes the media and the other is 409 ``UploadComplete``;
+    a confirm that fails gives the session back (open again).
+    """
     state = get_state()
     _require_open(row)
+    pk = row.pk
+    claimed = state.session.execute(
+        update(UploadSession).where(UploadSession.pk == pk, UploadSession.state == OPEN).values(state=CONFIRMING)
+    )
+    state.session.commit()
+    if claimed.rowcount != 1:
+        raise conflict("this upload is confirmed already", "UploadComplete")
+    try:
+        return _confirm(row, crc64, user=user)
+    except BaseException:
+        state.session.rollback()
+        reopen = update(UploadSession).where(UploadSession.pk == pk, UploadSession.state == CONFIRMING)
+        state.session.execute(reopen.values(state=OPEN))
+        state.session.commit()
+        raise
+
+
+def _confirm(row: UploadSession, crc64: str | None, *, user: str | None) -> Media:
+    state = get_state()
     space = state.session.get(Space, row.space_pk)
     assert space is not None  # a session goes with its space (ON DELETE CASCADE)
     if row.storage_key is not None:

@@ -186,6 +186,21 @@ def test_more_bytes_than_announced_are_refused(app: Flask, client, made) -> None
     assert os.path.getsize(row.staging_path) == 0  # nothing half-written in place
 
 
+def test_parts_together_hold_at_most_the_announced_size(app: Flask, client, made) -> None:
+    data = jpeg_bytes()
+    target = begin(client, made.admin, "a/p.jpg", len(data), multipart=True).json
+    query = "?partNumber={}&uploadId=" + target["uploadId"]
+    assert put_bytes(client, target, data[:-10], query.format(1)).status_code == 200
+    over = put_bytes(client, target, b"x" * 11, query.format(2))
+    assert over.status_code == 413 and over.json["code"] == "RequestEntityTooLarge"
+    assert put_bytes(client, target, data[-10:], query.format(2)).status_code == 200
+    # A retried part replaces the one before it (it does not count twice).
+    assert put_bytes(client, target, data[-10:], query.format(2)).status_code == 200
+    bad_id = put_bytes(client, target, data[-10:], "?partNumber=2&uploadId=other")
+    assert bad_id.status_code == 400
+    assert confirm(client, made.admin, target["confirmKey"], crc(data)).status_code == 200
+
+
 @pytest.mark.both_storages
 def test_a_second_confirm_is_upload_complete_and_an_unknown_key_is_not_found(app: Flask, client, made) -> None:
     data = jpeg_bytes()
