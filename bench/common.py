@@ -32,7 +32,7 @@ BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 # Redis dbs 1..15 are the bench's own; each script takes one (test runs use db 0).
-REDIS_DB = {"small_faces": 10, "cold": 11, "warm": 12, "memory": 13, "thumbor": 14, "material": 15}
+REDIS_DB = {"upload": 9, "small_faces": 10, "cold": 11, "warm": 12, "memory": 13, "thumbor": 14, "material": 15}
 
 # -- numbers ----------------------------------------------------------------
 
@@ -116,7 +116,7 @@ ratios compare numbers measured in the same run. The machine is small
 """
 
 
-SECTION_ORDER = ("cold_cover", "warm_load", "thumbor", "material", "memory", "small_faces")
+SECTION_ORDER = ("cold_cover", "warm_load", "thumbor", "material", "memory", "small_faces", "upload")
 
 
 def write_section(name: str, title: str, body: str) -> None:

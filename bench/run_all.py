@@ -13,7 +13,7 @@ import shutil
 import time
 import traceback
 
-from bench import cold_cover, material_scale, media, memory, small_faces, thumbor_compare, warm_load
+from bench import cold_cover, material_scale, media, memory, small_faces, thumbor_compare, upload, warm_load
 from bench.common import PG_ADMIN_URL, REDIS_BASE, load_average, machine, print_table
 
 
@@ -55,7 +55,9 @@ def _redis_ok() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs, shorter wrk runs")
-    parser.add_argument("--only", action="append", help="run only these: cold, warm, thumbor, material, memory, faces")
+    parser.add_argument(
+        "--only", action="append", help="run only these: cold, warm, thumbor, material, memory, faces, upload"
+    )
     args = parser.parse_args()
     runs, seconds, rounds = (3, 5, 1) if args.quick else (5, 10, 2)
     steps = {
@@ -65,6 +67,7 @@ def main() -> None:
         "material": lambda: material_scale.run(100_000, runs),
         "memory": memory.run,
         "faces": lambda: small_faces.run(runs),
+        "upload": upload.run,
     }
     problems = preflight()
     if problems:
