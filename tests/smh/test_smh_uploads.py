@@ -293,6 +293,14 @@ def test_begin_checks_the_album_the_name_and_the_grants(app: Flask, client, made
     assert begin(client, made.admin, "a/p.jpg", 10, strategy="bogus").status_code == 400
 
 
+def test_a_begin_whose_body_is_the_file_is_refused(app: Flask, client, made) -> None:
+    big = b"\xff\xd8" + b"x" * (64 * 1024)
+    url = f"{API}/file/lib1/-/{enc('a/p.jpg')}" + qs(filesize=len(big), access_token=made.admin)
+    answer = client.put(url, data=big, headers={"Content-Type": "application/octet-stream"})
+    assert answer.status_code == 400 and answer.json["code"] == "ParamInvalid"
+    assert sessions(app) == []
+
+
 @pytest.mark.both_storages
 def test_conflict_strategies_ask_rename_overwrite(app: Flask, client, made) -> None:
     first, second = jpeg_bytes(40, 20), png_bytes(30, 30)

@@ -23,6 +23,7 @@ from . import authorize, bp, json_body, render
 _META_PREFIX = "x-smh-meta-"
 _META_MAX = 2048  # bytes of all metadata names and values together
 _BEGIN_QUERY = schemas.BeginUploadQuery()
+_BEGIN_BODY_MAX = 64 * 1024
 _SESSION_QUERY = schemas.UploadSessionQuery()
 
 
@@ -42,6 +43,8 @@ def begin(library_id: str, space_id: str, path: str, meta: dict[str, str]) -> tu
     limit = get_state().config["MEDIALIB_MAX_UPLOAD_BYTES"]
     if args["filesize"] > limit:  # before the body, the album or the name is looked at
         raise lib.too_large(limit)
+    if (request.content_length or 0) > _BEGIN_BODY_MAX:  # the file sent in place of the begin request
+        raise bad_request(f"the begin body is a JSON request of at most {_BEGIN_BODY_MAX} bytes, not the file")
     json_body(schemas.BeginUploadBody())
     where, name = lib.file_path(library, space, path)
     row, confirm_key = uploads.begin(
