@@ -1,4 +1,5 @@
-"""The official SMH JavaScript SDK against the example app, for the calls in scope (``js/sdk_flow.js``).
+"""The official SMH JavaScript SDK against the example app, for the calls in scope (``js/sdk_flow.js``),
+its ``Uploader`` (simple and multipart upload sessions, ``protocol: 'http:'``) and ``Downloader`` included.
 
 Needs Node and the SDK bundled into one CommonJS file, named by ``MEDIALIB_SMH_JS_SDK``::
 
