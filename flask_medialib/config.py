@@ -229,7 +229,8 @@ KEYS: tuple[Key, ...] = (
         3600,
         _int(60, 86_400),
         "Seconds an SMH upload session (and its upload URLs) lives after begin or renew; abandoned "
-        "sessions are swept with their bytes after that.",
+        "sessions are swept with their bytes after that. Keep it below ``MEDIALIB_STAGING_MAX_AGE``: "
+        "staged parts older than that are swept as leftovers.",
     ),
     Key(
         "MEDIALIB_MAX_IMAGE_PIXELS",
