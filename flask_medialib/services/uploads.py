@@ -49,7 +49,6 @@ SWEEP_EVERY = dt.timedelta(minutes=1)
 # and the sweep deletes what it wrote.
 SWEEP_GRACE = dt.timedelta(minutes=15)
 _CHUNK = 1024 * 1024
-_EXT = re.compile(r"\.[A-Za-z0-9]{1,10}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +109,8 @@ def begin(
         expires_at=now + dt.timedelta(seconds=state.config["MEDIALIB_UPLOAD_SESSION_TTL"]),
     )
     if _direct(state, row):
-        ext = os.path.splitext(name)[1]
-        row.storage_key = state.storage.new_key(ext.lower() if _EXT.fullmatch(ext) else "")
+        # Never named after the client's file: confirm copies the bytes to a key typed by the probe.
+        row.storage_key = state.storage.new_key("")
     else:
         handle, row.staging_path = state.storage.temp_file()
         handle.close()
@@ -330,9 +329,24 @@ def _finish(
     if row.album_pk is not None and album is None:
         raise not_found("the album of this upload does not exist any more", "DirectoryNotFound")
     where = lib.Folder(space.library, space, album)
-    key = stored_key or state.storage.new_key(info.ext)
-    now = state.clock()
-    values: dict[str, Any] = {
+    key = state.storage.new_key(info.ext)
+    if stored_key is None:
+        return _commit(row, where, info.mime, _values(row, info, actual, user), staged=(path, key))
+    # The presigned PUT wrote a key with no type: a server-side copy gives the bytes a key and a
+    # Content-Type from the probe, as every other upload has.
+    state.storage.copy(stored_key, key, info.mime)  # type: ignore[attr-defined]
+    try:
+        media = _commit(row, where, info.mime, _values(row, info, actual, user), stored=key)
+    except BaseException:
+        state.storage.delete(key)
+        raise
+    state.storage.delete(stored_key)
+    return media
+
+
+def _values(row: UploadSession, info: Any, crc64: str, user: str | None) -> dict[str, Any]:
+    now = get_state().clock()
+    return {
         "kind": IMAGE if info.kind == "image" else VIDEO,
         "mime": info.mime,
         "width": info.width,
@@ -341,14 +355,28 @@ def _finish(
         "duration": info.duration,
         "update_user": user or row.user_id,
         "updated_at": now,
-        "crc64": actual,
+        "crc64": crc64,
         "meta_data": row.meta_data,
     }
+
+
+def _commit(
+    row: UploadSession,
+    where: lib.Folder,
+    mime: str,
+    values: dict[str, Any],
+    *,
+    staged: tuple[str, str] | None = None,
+    stored: str | None = None,
+) -> Media:
+    """The media of the session, through the single write path: new bytes from ``staged`` (staging
+    file, key) or already ``stored`` under a key; the session is marked confirmed in the same transaction."""
+    state = get_state()
+    space = where.space
     existing = _exists(where, row.file_name)
     if existing is not None and row.strategy == OVERWRITE:
         _mark_confirmed(row, existing.id)  # committed by (or rolled back with) the replace
-        staged = None if stored_key else (path, key)
-        media_service.replace(space, existing, staged=staged, stored_key=stored_key, **values)
+        media_service.replace(space, existing, staged=staged, stored_key=stored, **values)
         state.session.refresh(existing)
         return existing
     if existing is not None and row.strategy == ASK:
@@ -359,17 +387,17 @@ def _finish(
         folder_pk=where.folder_pk,
         file_name=name,
         name=name,
-        storage_key=key,
-        create_user=user or row.user_id,
-        created_at=now,
-        uploaded_at=now,
+        storage_key=stored or (staged[1] if staged else None),
+        create_user=values["update_user"],
+        created_at=values["updated_at"],
+        uploaded_at=values["updated_at"],
         **values,
     )
     exists = conflict(f"a file named {name!r} already exists here", "SameNameDirectoryOrFileExists")
     with media_service.transaction(space) as tx:
         tx.add([new], on_conflict=exists)
-        if stored_key is None:
-            tx.store(path, key, info.mime)
+        if staged is not None:
+            tx.store(staged[0], staged[1], mime)
         _mark_confirmed(row, new["id"])
     media = state.session.get(Media, new["id"])
     assert media is not None  # committed just now

@@ -141,9 +141,16 @@ def test_on_s3_no_upload_byte_passes_through_the_app(app: Flask, client, made) -
     assert target["domain"] == endpoint.netloc  # the store's host, not the app's
     sent = put_bytes(client, target, data)  # over the network, with requests, to the bucket
     assert sent.status_code == 200
-    assert any(name.endswith(".png") for name in stored_files(app))  # the bytes are in the bucket already
+    assert len(stored_files(app)) == 1  # the bytes are in the bucket already
+    uploaded = stored_files(app)
     assert confirm(client, made.admin, target["confirmKey"], crc(data)).status_code == 200
     assert hits == []  # the extension's upload route never saw a byte
+    # Confirm copied the object inside the bucket to a key of ours, typed by the probe; the upload key went.
+    media = get_state(app).session.execute(select(Media)).scalar_one()
+    assert stored_files(app) == [media.storage_key] and media.storage_key not in uploaded
+    assert media.storage_key.endswith(".png") and "p.png" not in media.storage_key
+    with requests.get(get_state(app).storage.url(media.storage_key, 60), timeout=10) as got:
+        assert got.headers["Content-Type"] == "image/png" and got.content == data
     # The length is a signed header (S3 refuses another; moto does not check): confirm checks it too.
     again = begin(client, made.admin, "a/q.png", len(data)).json
     put_bytes(client, again, data + b"x")
