@@ -15,7 +15,7 @@ import requests
 from flask import Flask, request
 from foundation_helpers import jpeg_bytes, media_count, mp4_bytes, png_bytes, stored_files
 from smh_helpers import API, crc64_reference, dir_url, enc, file_url, qs
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from flask_medialib import get_state
 from flask_medialib.models import MaterialEvent, Media, UploadSession
@@ -356,3 +356,24 @@ def test_the_raw_body_upload_without_filesize_still_works(app: Flask, client, ma
     data = jpeg_bytes()
     answer = client.put(file_url("lib1", "-", "a/raw.jpg", access_token=made.admin), data=data)
     assert answer.status_code == 201 and answer.json["name"] == "raw.jpg"
+
+
+def test_a_confirm_that_lost_the_race_is_upload_complete(app: Flask, client, made) -> None:
+    """Two confirms that both read the session open: the claim lets only the first make a media."""
+    from flask_medialib.errors import HTTPError
+    from flask_medialib.services import library as lib
+
+    data = jpeg_bytes()
+    target = begin(client, made.admin, "a/p.jpg", len(data)).json
+    put_bytes(client, target, data)
+    session = get_state(app).session
+    stale = uploads.find(lib.get_space(lib.get_library("lib1"), "-"), target["confirmKey"])
+    session.expunge(stale)  # read open here ...
+    session.rollback()
+    with get_state(app).db.engine.begin() as conn:  # ... then another worker's confirm claims it
+        conn.execute(update(UploadSession).where(UploadSession.pk == stale.pk).values(state="confirming"))
+    assert stale.state == "open"
+    with pytest.raises(HTTPError) as lost:
+        uploads.confirm(stale, crc(data), user=None)
+    assert lost.value.code_name == "UploadComplete"
+    assert media_count(app) == 0 and events(app, "material_add") == 0
