@@ -85,6 +85,8 @@ def test_simple_upload_as_the_sdk_does_it(app: Flask, client, made) -> None:
     assert media_count(app) == 0  # nothing is a media before the confirm
     sent = put_bytes(client, target, data)
     assert 200 <= sent.status_code < 300 and sent.headers["ETag"]
+    simple = confirm(client, made.admin, target["confirmKey"], None, flag="renew=1")
+    assert simple.status_code == 400 and simple.json["code"] == "NotMultipartUpload"
     done = confirm(client, made.admin, target["confirmKey"], crc(data))
     assert done.status_code == 200, done.json
     info = done.json
@@ -377,3 +379,20 @@ def test_a_confirm_that_lost_the_race_is_upload_complete(app: Flask, client, mad
         uploads.confirm(stale, crc(data), user=None)
     assert lost.value.code_name == "UploadComplete"
     assert media_count(app) == 0 and events(app, "material_add") == 0
+
+
+def test_a_confirm_key_works_in_its_own_space_only(app: Flask, client, make_lib, issue) -> None:
+    make_lib("lib1", multi_tenant=True, spaces=("s1", "s2"))
+    one, two = issue("lib1", space="s1", grants="admin"), issue("lib1", space="s2", grants="admin")
+    data = jpeg_bytes()
+    url = f"{API}/file/lib1/s1/p.jpg" + qs(filesize=len(data), access_token=one)
+    target = client.put(url, json={}).json
+    put_bytes(client, target, data)
+    for flag in ("confirm=1", "renew=1"):
+        other = client.post(f"{API}/file/lib1/s2/{target['confirmKey']}" + qs(flag, access_token=two), json={})
+        assert other.status_code == 404 and other.json["code"] == "ConfirmKeyNotFound"
+    aborted = client.delete(f"{API}/file/lib1/s2/{target['confirmKey']}" + qs("upload=1", access_token=two))
+    assert aborted.status_code == 404 and media_count(app) == 0
+    mine = client.post(f"{API}/file/lib1/s1/{target['confirmKey']}" + qs("confirm=1", access_token=one),
+                       json={"crc64": crc(data)})  # fmt: skip
+    assert mine.status_code == 200 and mine.json["path"] == ["p.jpg"]
