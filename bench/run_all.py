@@ -14,7 +14,7 @@ import shutil
 import time
 import traceback
 
-from bench import cold_cover, deploy, material_scale, media, memory, small_faces, thumbor_compare, warm_load
+from bench import cold_cover, deploy, material_scale, media, memory, small_faces, thumbor_compare, upload, warm_load
 from bench.common import PG_ADMIN_URL, REDIS_BASE, load_average, machine, print_table
 
 
@@ -57,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs, shorter wrk runs")
     parser.add_argument(
-        "--only", action="append", help="run only these: cold, warm, thumbor, material, memory, faces, deploy"
+        "--only", action="append", help="run only these: cold, warm, thumbor, material, memory, faces, deploy, upload"
     )
     args = parser.parse_args()
     runs, seconds, rounds = (3, 5, 1) if args.quick else (5, 10, 2)
@@ -69,6 +69,7 @@ def main() -> None:
         "memory": memory.run,
         "faces": lambda: small_faces.run(runs),
         "deploy": lambda: deploy.run(runs, seconds, 8, rounds),
+        "upload": upload.run,
     }
     problems = preflight()
     if problems:

@@ -66,6 +66,10 @@ MOVE_DIRECTORY = ("space_admin", "move_directory")
 DELETE_DIRECTORY = ("space_admin", "delete_directory", "delete_directory_permanent")
 UPLOAD_FILE = ("space_admin", "upload_file", "upload_file_force", "begin_upload", "begin_upload_force")
 DELETE_FILE = ("space_admin", "delete_file", "delete_file_permanent")
+# SMH upload sessions: begin, renew and abort (overwriting needs a *_force grant); confirm.
+BEGIN_UPLOAD = UPLOAD_FILE
+BEGIN_UPLOAD_FORCE = ("space_admin", "upload_file_force", "begin_upload_force")
+CONFIRM_UPLOAD = ("space_admin", "upload_file", "upload_file_force", "confirm_upload")
 
 
 def digest(value: str) -> str:

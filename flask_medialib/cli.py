@@ -328,10 +328,13 @@ def import_media(library_id: str, space_id: str, album_name: str | None, paths: 
 
 @medialib_cli.command("sweep-staging")
 def sweep_staging_command() -> None:
-    """Remove staging files of unfinished uploads older than MEDIALIB_STAGING_MAX_AGE."""
+    """Remove staging files of unfinished uploads older than MEDIALIB_STAGING_MAX_AGE, and expired
+    SMH upload sessions with their bytes."""
     from .services.media import sweep_staging
+    from .services.uploads import sweep
 
     click.echo(f"removed {sweep_staging(force=True)} stale staging file(s)")
+    click.echo(f"removed {sweep(force=True)} expired upload session(s)")
 
 
 # -- OpenAPI ----------------------------------------------------------------

@@ -233,6 +233,22 @@ KEYS: tuple[Key, ...] = (
         "MEDIALIB_MAX_UPLOAD_BYTES", 512 * 1024 * 1024, _int(1), "Largest upload body in bytes; a larger one gets 413."
     ),
     Key(
+        "MEDIALIB_UPLOAD_DOMAIN",
+        None,
+        _optional_str,
+        "Host (and port) SMH upload sessions send the bytes to on local storage (``domain`` of the begin "
+        "answer: clients PUT to ``{protocol}//{domain}{path}``); set it to the public host behind a proxy. "
+        "None: the host of the begin request.",
+    ),
+    Key(
+        "MEDIALIB_UPLOAD_SESSION_TTL",
+        3600,
+        _int(60, 86_400),
+        "Seconds an SMH upload session (and its upload URLs) lives after begin or renew; abandoned "
+        "sessions are swept with their bytes after that. Keep it below ``MEDIALIB_STAGING_MAX_AGE``: "
+        "staged parts older than that are swept as leftovers.",
+    ),
+    Key(
         "MEDIALIB_MAX_IMAGE_PIXELS",
         100_000_000,
         _int(1),

@@ -95,4 +95,6 @@ OWN_CODES: dict[str, tuple[int, str]] = {
     "ImportInProgress": (409, "material API: another import of the enterprise runs"),
     "FaceDetectorUnavailable": (503, "the face detector cannot be loaded"),
     "LibraryAlreadyExists": (409, "CLI: the library id is taken"),
+    "NotMultipartUpload": (400, "renew of an upload session that is not multipart"),
+    "RequestExpired": (403, "an upload URL of an expired, aborted or confirmed upload session"),
 }

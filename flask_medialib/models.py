@@ -276,3 +276,37 @@ class ImportLock(Base):
 
 
 __all__ += ["ImportLock", "MaterialEvent", "WebhookDelivery"]
+
+
+class UploadSession(Base):
+    """An SMH upload session (begin -> bytes -> confirm): where the bytes go and what they become.
+
+    The confirm key is a credential (it names the session in confirm, renew and
+    abort), so only its SHA-256 digest is stored. ``staging_path`` holds the
+    bytes sent to the extension's own upload URL (multipart parts beside it as
+    ``<path>.<n>``); ``storage_key`` the object a presigned PUT wrote (s3).
+    """
+
+    __tablename__ = "medialib_upload_session"
+    __table_args__ = (Index("ix_medialib_upload_session_expiry", "state", "expires_at"),)
+
+    pk: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    space_pk: Mapped[int] = mapped_column(ForeignKey("medialib_space.pk", ondelete="CASCADE"))
+    album_pk: Mapped[int | None] = mapped_column(ForeignKey("medialib_album.pk", ondelete="CASCADE"))
+    file_name: Mapped[str] = mapped_column(String(255))
+    strategy: Mapped[str] = mapped_column(String(16))  # ask, rename, overwrite
+    size: Mapped[int] = mapped_column(BigInteger)
+    multipart: Mapped[bool] = mapped_column(Boolean, default=False)
+    upload_id: Mapped[str | None] = mapped_column(String(64))
+    staging_path: Mapped[str | None] = mapped_column(String(1024))
+    storage_key: Mapped[str | None] = mapped_column(String(255))
+    meta_data: Mapped[str | None] = mapped_column(Text)  # JSON of the x-smh-meta-* headers
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open, confirmed, aborted
+    media_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+__all__ += ["UploadSession"]

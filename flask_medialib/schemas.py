@@ -383,6 +383,67 @@ class DeleteFileQuery(SmhAuthQuery):
     permanent = _flag("Accepted: there is no recycle bin, every delete is permanent.")
 
 
+class BeginUploadQuery(SmhAuthQuery):
+    """``PUT ...?filesize`` (simple) or ``POST ...?multipart&filesize`` begins an SMH upload session."""
+
+    filesize = StrictInteger(required=True, validate=validate.Range(0, 2**63 - 1), metadata={"description": "Bytes."})
+    multipart = _flag("Multipart session: parts PUT to {path}?partNumber=n&uploadId=...")
+    conflict_resolution_strategy = fields.String(
+        load_default="rename", validate=validate.OneOf(["ask", "rename", "overwrite"])
+    )
+    traffic_limit = fields.String(load_default=None, metadata={"description": "Accepted, not applied."})
+    internal_domain = fields.String(load_default=None, metadata={"description": "Accepted, not applied."})
+
+
+class BeginUploadBody(Schema):
+    """``SimpleUploadFileRequest``/``MultipartUploadFileRequest``: instant-upload hashes are accepted, unused."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    beginningHash = fields.String(load_default=None)
+    fullHash = fields.String(load_default=None)
+    size = fields.String(load_default=None)
+    labels = fields.List(fields.String(), load_default=None)
+    category = fields.String(load_default=None)
+    localCreationTime = fields.String(load_default=None)
+    localModificationTime = fields.String(load_default=None)
+
+
+class UploadSessionQuery(SmhAuthQuery):
+    """``POST .../{confirmKey}?confirm`` or ``?renew``; ``DELETE .../{confirmKey}?upload``."""
+
+    confirm = _flag("Confirm the upload (body {crc64}).")
+    renew = _flag("Renew a multipart session.")
+    upload = _flag("DELETE: abort the upload session.")
+    conflict_resolution_strategy = fields.String(load_default=None)
+
+
+class ConfirmUploadBody(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    crc64 = fields.String(load_default=None, validate=validate.Regexp(r"[0-9]{1,20}"))
+    labels = fields.List(fields.String(), load_default=None)
+    category = fields.String(load_default=None)
+    localCreationTime = fields.String(load_default=None)
+    localModificationTime = fields.String(load_default=None)
+
+
+class UploadPartQuery(QuerySchema):
+    partNumber = StrictInteger(load_default=None, validate=validate.Range(1, 10_000))
+    uploadId = fields.String(load_default=None, validate=validate.Length(1, 64))
+
+
+class UploadTarget(Schema):
+    domain = fields.String()
+    path = fields.String()
+    uploadId = fields.String()
+    headers = fields.Dict(keys=fields.String(), values=fields.String())
+    confirmKey = fields.String()
+    expiration = fields.String()
+
+
 class FileInfo(Schema):
     path = fields.List(fields.String())
     name = fields.String()

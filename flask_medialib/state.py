@@ -46,6 +46,7 @@ class MediaLibState:
     openapi_spec: dict[str, Any] | None = None
     event_worker: Any = None  # events.delivery.EventWorker when MEDIALIB_EVENT_THREAD is on
     staging_swept_at: dt.datetime | None = None  # last sweep of stale upload staging files
+    sessions_swept_at: dt.datetime | None = None  # last sweep of expired SMH upload sessions
     jobs: Any = None  # jobs.Jobs when MEDIALIB_JOBS is "celery"
     _detector: FaceDetector | None = None
     _detector_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -197,8 +197,17 @@ def create(
     return rendered
 
 
-def replace(space: Space, media: Media, *, staged: tuple[str, str] | None = None, **values: Any) -> dict[str, Any]:
+def replace(
+    space: Space,
+    media: Media,
+    *,
+    staged: tuple[str, str] | None = None,
+    stored_key: str | None = None,
+    **values: Any,
+) -> dict[str, Any]:
     """Change one row in place (``values`` are column values); ``staged`` is (staging file, new key).
+
+    ``stored_key`` names new bytes already in storage (a direct upload to the bucket) instead.
 
     New bytes get a new key and a new ``version`` (derived artefacts of the
     old bytes are never served again); the old bytes go after the commit
@@ -206,9 +215,12 @@ def replace(space: Space, media: Media, *, staged: tuple[str, str] | None = None
     """
     with transaction(space) as tx:
         released: list[str] = []
-        if staged is not None:
-            temp_path, key = staged
-            tx.store(temp_path, key, values.get("mime", media.mime))
+        if staged is not None or stored_key is not None:
+            if staged is not None:
+                temp_path, key = staged
+                tx.store(temp_path, key, values.get("mime", media.mime))
+            else:
+                key = str(stored_key)
             if media.storage_key:
                 released.append(media.storage_key)
             media.storage_key = key

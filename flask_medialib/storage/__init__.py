@@ -64,9 +64,11 @@ class Storage(Protocol):
 class DirectUploads(Protocol):
     """Uploads whose bytes go from the client straight to the store (SMH upload sessions).
 
-    The ``s3`` storage has these today (presigned PUT and UploadPart); the
-    local storage's equivalents (the extension's own signed upload URLs) are
-    still to come.
+    The ``s3`` storage has these (presigned PUT and UploadPart); SMH sessions
+    use its presigned PUT for simple uploads (:mod:`flask_medialib.services.uploads`).
+    The local storage has none: its sessions use the extension's own signed
+    upload URL, as multipart sessions do on both (the SDKs' part URLs cannot
+    carry a presigned UploadPart's signature).
     """
 
     def presign_put(self, key: str, expires: int, content_length: int, content_type: str | None = None) -> str: ...

@@ -121,6 +121,13 @@ class S3Storage:
         with _store_call():
             self.client.put_object(Bucket=self.bucket, Key=name, Body=data, **extra)
 
+    def copy(self, source: str, key: str, content_type: str | None = None) -> None:
+        """Copy ``source`` to ``key`` inside the bucket (no byte through the app), with ``content_type``."""
+        extra = {"ContentType": content_type, "MetadataDirective": "REPLACE"} if content_type else {}
+        copy_source = {"Bucket": self.bucket, "Key": self.object_key(source)}
+        with _store_call(source):
+            self.client.copy_object(Bucket=self.bucket, Key=self.object_key(key), CopySource=copy_source, **extra)
+
     def delete(self, key: str) -> None:
         name = self.object_key(key)
         with _store_call():

@@ -62,3 +62,4 @@ from . import directory as _directory  # noqa: E402,F401
 from . import file as _file  # noqa: E402,F401
 from . import space as _space  # noqa: E402,F401
 from . import token as _token  # noqa: E402,F401
+from . import upload as _upload  # noqa: E402,F401

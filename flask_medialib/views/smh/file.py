@@ -1,5 +1,5 @@
 """SMH files: info, HEAD, download 302 with ``x-smh-*`` headers, preview, delete; and the raw-body
-``PUT`` upload (an extension; SMH's own upload, section 4.1 of the contract, is not here yet)."""
+``PUT`` upload (an extension). SMH's own upload sessions (``?filesize``, ``?upload``) are in ``upload.py``."""
 
 from __future__ import annotations
 
@@ -16,16 +16,15 @@ from ...services import library as lib
 from ...state import get_state
 from ..apidoc import doc
 from ..common import redirect_to
-from . import authorize, bp, render
+from . import authorize, bp, render, upload
 
-_META_PREFIX = "x-smh-meta-"
 _PREVIEW = "p"  # the signed rendition of a scaled preview, served by ``preview`` below
-_META_MAX = 2048  # bytes of all metadata names and values together
 
 
 @bp.route("/file/<library_id>/<space_id>/<medialib_path:path>", methods=["PUT"])
 @doc(
-    summary="Upload an image or video, the request body being the file (extension; x-smh-meta-* headers kept)",
+    summary="With ?filesize: begin an SMH upload session (JSON body; 201 target). Without: upload an image or "
+    "video, the request body being the file (extension). x-smh-meta-* headers kept",
     tag="files",
     query=schemas.SmhAuthQuery,
     body="binary",
@@ -34,22 +33,17 @@ _META_MAX = 2048  # bytes of all metadata names and values together
     errors=(400, 403, 404, 409, 413),
 )
 def upload_file(library_id: str, space_id: str, path: str) -> tuple[Response, int]:
+    if "filesize" in request.args:  # SMH's begin: the body is a JSON request, not the file
+        return upload.begin(library_id, space_id, path, upload.meta_headers())
     library, space = lib.resolve(library_id, space_id)
     identity = authorize(library, space, auth.UPLOAD_FILE)
     limit = get_state().config["MEDIALIB_MAX_UPLOAD_BYTES"]
     if request.content_length is not None and request.content_length > limit:
         raise lib.too_large(limit)
     where, name = lib.file_path(library, space, path)
-    meta = _meta_headers()
+    meta = upload.meta_headers()
     media = lib.save_upload(where, name, request.stream, user=identity.user_id, meta=meta)
     return jsonify(render.file_info(media, where.album.name if where.album else None)), 201
-
-
-def _meta_headers() -> dict[str, str]:
-    meta = {k.lower(): v for k, v in request.headers.items() if k.lower().startswith(_META_PREFIX)}
-    if sum(len(k) + len(v) for k, v in meta.items()) > _META_MAX:
-        raise bad_request(f"x-smh-meta-* headers hold more than {_META_MAX} bytes")
-    return meta
 
 
 @bp.route("/file/<library_id>/<space_id>/<medialib_path:path>", methods=["GET"])
@@ -129,13 +123,15 @@ def preview(token: str) -> Response:
 
 @bp.route("/file/<library_id>/<space_id>/<medialib_path:path>", methods=["DELETE"])
 @doc(
-    summary="Delete a file",
+    summary="Delete a file; with ?upload, abort the upload session whose confirm key is the path",
     tag="files",
     query=schemas.DeleteFileQuery,
     responses={204: None},
     errors=(400, 403, 404),
 )
 def delete_file(library_id: str, space_id: str, path: str) -> tuple[str, int]:
+    if "upload" in request.args:
+        return upload.abort(library_id, space_id, path)
     library, space = lib.resolve(library_id, space_id)
     authorize(library, space, auth.DELETE_FILE)
     where, name = lib.file_path(library, space, path)

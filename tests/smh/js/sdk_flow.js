@@ -96,6 +96,34 @@ async function main() {
   assert.ok(Buffer.from(await parts.arrayBuffer()).equals(big), 'Downloader gets the bytes in Range parts');
   await client.file.deleteFile({ filePath: 'holiday/big.jpg' });
 
+  // The Uploader (SMH upload sessions: begin, bytes to {protocol}//{domain}{path}, confirm with the CRC-64):
+  // the simple path for a small file, the multipart path above partFileSize (MB), parts of chunkSize (MB).
+  async function uploadWith(options) {
+    const task = client.createUploadTask({ protocol: 'http:', ...options });
+    const end = new Promise((resolve, reject) => task.on('statechange', ({ state }) => {
+      if (state === sdk.TaskStatus.SUCCESS) resolve(state);
+      if (state === sdk.TaskStatus.ERROR || state === sdk.TaskStatus.RAPID_SUCCESS) {
+        reject(new Error(`upload ended in ${state}: ${task.message || ''}`));
+      }
+    }));
+    task.start();
+    return end;
+  }
+  await uploadWith({ file: new File([photo], 'up.jpg', { type: 'image/jpeg' }), filePath: 'holiday/up.jpg' });
+  await uploadWith({ file: new File([big], 'upbig.jpg', { type: 'image/jpeg' }), filePath: 'holiday/upbig.jpg',
+    partFileSize: 1, chunkSize: 1 });
+  for (const [name, bytes] of [['up.jpg', photo], ['upbig.jpg', big]]) {
+    const { data: upInfo } = await client.file.infoFile({ filePath: `holiday/${name}`, info: 1 });
+    assert.strictEqual(upInfo.size, String(bytes.length), `${name}: size`);
+    const got = await client.createDownloadTask({ filePath: `holiday/${name}` }).startAndGetBlob();
+    assert.ok(Buffer.from(await got.arrayBuffer()).equals(bytes), `${name}: the Uploader's bytes come back`);
+  }
+  // rename is the default strategy: the same path again lands beside it.
+  await uploadWith({ file: new File([photo], 'up.jpg', { type: 'image/jpeg' }), filePath: 'holiday/up.jpg' });
+  const { data: beside } = await client.file.infoFile({ filePath: 'holiday/up(1).jpg', info: 1 });
+  assert.strictEqual(beside.name, 'up(1).jpg');
+  for (const name of ['up.jpg', 'up(1).jpg', 'upbig.jpg']) await client.file.deleteFile({ filePath: `holiday/${name}` });
+
   // Tokens: renew, refresh on 403 InvalidAccessToken, delete by user, delete one.
   const { data: renewedToken } = await tokens.token.renewToken({ libraryId, accessToken: issued.accessToken });
   assert.strictEqual(renewedToken.expiresIn, 3600);
