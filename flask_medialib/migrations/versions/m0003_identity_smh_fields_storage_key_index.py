@@ -71,7 +71,16 @@ _OLD_COLUMNS = (
     "size, duration, content, biz_type, upload_type, tag_ids, keywords, status, create_user, update_user, "
     "created_at, updated_at, uploaded_at, version"
 )
-_MEDIA_0003 = """CREATE TABLE _medialib_media_0003 (
+# One line per constraint, as create_all writes them (older SQLAlchemy reflects FK names line by line).
+_FK_SPACE = (
+    "CONSTRAINT fk_medialib_media_space_pk_medialib_space FOREIGN KEY(space_pk) "
+    "REFERENCES medialib_space (pk) ON DELETE CASCADE"
+)
+_FK_ALBUM = (
+    "CONSTRAINT fk_medialib_media_album_pk_medialib_album FOREIGN KEY(album_pk) "
+    "REFERENCES medialib_album (pk) ON DELETE CASCADE"
+)
+_MEDIA_0003 = f"""CREATE TABLE _medialib_media_0003 (
     id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     space_pk INTEGER NOT NULL,
     album_pk INTEGER,
@@ -103,10 +112,8 @@ _MEDIA_0003 = """CREATE TABLE _medialib_media_0003 (
     crc64 VARCHAR(20),
     meta_data TEXT,
     CONSTRAINT uq_medialib_media_space_pk UNIQUE (space_pk, folder_pk, file_name),
-    CONSTRAINT fk_medialib_media_space_pk_medialib_space FOREIGN KEY(space_pk)
-        REFERENCES medialib_space (pk) ON DELETE CASCADE,
-    CONSTRAINT fk_medialib_media_album_pk_medialib_album FOREIGN KEY(album_pk)
-        REFERENCES medialib_album (pk) ON DELETE CASCADE,
+    {_FK_SPACE},
+    {_FK_ALBUM},
     CONSTRAINT uq_medialib_media_uid UNIQUE (uid)
 )"""
 _MEDIA_INDEXES = {
