@@ -406,7 +406,8 @@ class RetinaFaceDetector:
             return faces
         if self.propose_score:
             scale = fine.width / small.width
-            pad = self.overlap + math.ceil(STRIDE * scale)  # a face it may miss around a lit cell, and the cell
+            # a face the first pass may miss (at most overlap / 2) centred within a cell of a lit one
+            pad = self.overlap // 2 + math.ceil(STRIDE * scale)
             cells = [(x * scale, y * scale) for x, y in cells]
             windows = proposal_windows(cells, fine.width, fine.height, pad, self.tile_side, self.overlap)
             found, cut = self._window_faces(fine, windows, PROPOSALS)
