@@ -215,7 +215,7 @@ either). Tiles: the whole 1280 px copy in 2 tiles, as before.
 
 {faces_table}
 """
-    write_section("small_faces", "7. Small faces (finer tile pass)", body)
+    write_section("small_faces", "7. Small faces (finer pass)", body)
     return body
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -40,10 +42,12 @@ def test_a_face_around_a_proposal_lies_whole_in_a_window(
     for x1, y1, x2, y2 in windows:  # in the image, no larger than a tile, each one model call
         assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
         assert x2 - x1 <= tile and y2 - y1 <= tile
-    squares = [
-        (max(0.0, cx - pad), max(0.0, cy - pad), min(width, cx + pad), min(height, cy + pad)) for cx, cy in cells
-    ]
-    squares = [s for s in squares if s[2] - s[0] >= 1 and s[3] - s[1] >= 1]
+    squares = [  # whole pixels: a square reaching half a pixel into the image counts
+        (max(0, math.floor(cx - pad)), max(0, math.floor(cy - pad)),
+         min(width, math.ceil(cx + pad)), min(height, math.ceil(cy + pad)))
+        for cx, cy in cells
+    ]  # fmt: skip
+    squares = [s for s in squares if s[2] > s[0] and s[3] > s[1]]
     if not squares:
         return
     # nothing looked at outside the proposals' reach
