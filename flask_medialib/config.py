@@ -323,7 +323,7 @@ KEYS: tuple[Key, ...] = (
         _float(0.0, 0.5),
         "Raw face probability (before the model's own threshold) from which an 8 px cell of the first pass "
         "proposes a small face; the finer pass looks only at windows of its copy around proposals, and not at "
-        "all (no second decode) where none is proposed. ``0``: tile the whole finer copy (about twice the cost, "
+        "all (no second decode) where none is proposed. ``0``: tile the whole finer copy (3-4 times the CPU, "
         "looks everywhere).",
     ),
     Key(
