@@ -1,16 +1,18 @@
-"""7. Small faces: the finer tile pass on a group photo taken from afar, against thumbor, in one run.
+"""7. Small faces: the finer pass on a group photo taken from afar, against thumbor, in one run.
 
-Two 12 MP JPEGs: bench/media's photo (one large face: the first pass finds
-it, the finer pass does not run) and a 4032 x 3024 group photo, 7 real faces
+Three 12 MP JPEGs: bench/media's photo (one large face: the first pass finds
+it, the finer pass does not run), a 4032 x 3024 group photo, 7 real faces
 ~75 px wide at the right edge, composed from scikit-image's faces as the
 tests compose them (``tests/imaging/group_photos.py``): only the finer pass
-finds them.
+finds them; and a faceless 4032 x 3024 photo (scikit-image's rocket, sharp,
+with grain): the finer pass runs and must find nothing.
 
 - HTTP: cold 256 px cover (gunicorn, 1 sync worker, PostgreSQL, Redis, model
   loaded, cache emptied before each run) against thumbor's cold smart crop
   of the same file (1 process, empty result storage), alternating, medians.
 - Breakdown: the cover service's render in this process (as in section 1-2),
-  and the group photo's render with other ``MEDIALIB_FINE_DETECT_TILE`` sides.
+  the finer pass led by proposals (the default) and tiling the whole finer
+  copy (``MEDIALIB_FINE_DETECT_PROPOSE=0``, as before).
 - Faces kept: whether each crop holds every face (ours: the plan from the
   cached faces; thumbor: the crop its ``/meta`` URL reports).
 
@@ -46,7 +48,6 @@ from bench.common import (
 from bench.thumbor_compare import CONF, DEFAULT_VENV, clear, ensure_thumbor, fetch_plain, thumbor_server
 
 SIZE = 256
-TILE_SIDES = (640, 1280)  # MEDIALIB_FINE_DETECT_TILE values compared on the group photo
 SAME = 1.10  # the photo with the finer pass on may cost at most this much its render CPU with it off
 
 
@@ -60,6 +61,16 @@ def group_photo(folder: Path) -> tuple[Path, list[tuple[float, float, float, flo
     if not path.exists():
         write_jpeg(path, image)
     return path, boxes
+
+
+def faceless_photo(folder: Path) -> Path:
+    """A sharp 12 MP photo with no face (made once), as the tests make them."""
+    from tests.imaging.group_photos import grain, scene, write_jpeg
+
+    path = folder / "faceless-12mp.jpg"
+    if not path.exists():
+        write_jpeg(path, grain(scene(picture="rocket", blur=0), seed=3))
+    return path
 
 
 def inside(box: tuple[float, ...], crop: list[float]) -> bool:
@@ -95,7 +106,12 @@ def thumbor_crop(base: str, name: str) -> list[float] | None:
 def run(runs: int = 5, venv: Path = DEFAULT_VENV) -> str:
     photo = bench_media.make()[0]
     group_path, boxes = group_photo(photo.path.parent)
-    files = {"photo": photo.path, "group": group_path, "warmup": photo.path}
+    files = {
+        "photo": photo.path,
+        "group": group_path,
+        "faceless": faceless_photo(photo.path.parent),
+        "warmup": photo.path,
+    }
     exe, installed = ensure_thumbor(venv)
     redis = redis_url("small_faces")
     flush_redis(redis)
@@ -107,18 +123,16 @@ def run(runs: int = 5, venv: Path = DEFAULT_VENV) -> str:
         env = app_env(db_url, redis, tmp / "storage", FLASK_INSTANCE_PATH=str(tmp / "instance"))
         app = make_app(env)
         seeded = seed_albums(app, files)
-        keys = ("photo", "group")
+        keys = ("photo", "faceless", "group")  # the group last: its faces stay cached for our_plan
         parts = {k: breakdown(app, seeded.media_ids[k], SIZE, redis, runs, cold=True) for k in keys}
         off_app = make_app({**env, "FLASK_MEDIALIB_FINE_DETECT": "off"})  # the first pass only: as before issue 14
         before = breakdown(off_app, seeded.media_ids["photo"], SIZE, redis, runs, cold=True)
         with off_app.app_context():
             off_app.extensions["medialib"].db.engine.dispose()
-        by_tile = {}
-        for side in TILE_SIDES:
-            alt = make_app({**env, "FLASK_MEDIALIB_FINE_DETECT_TILE": str(side)})
-            by_tile[side] = breakdown(alt, seeded.media_ids["group"], SIZE, redis, runs, cold=True)
-            with alt.app_context():
-                alt.extensions["medialib"].db.engine.dispose()
+        tiles_app = make_app({**env, "FLASK_MEDIALIB_FINE_DETECT_PROPOSE": "0"})  # tile the whole finer copy
+        tiled = {k: breakdown(tiles_app, seeded.media_ids[k], SIZE, redis, runs, cold=True) for k in keys[1:]}
+        with tiles_app.app_context():
+            tiles_app.extensions["medialib"].db.engine.dispose()
 
         ours: dict[str, list[float]] = {k: [] for k in keys}
         theirs: dict[str, list[float]] = {k: [] for k in keys}
@@ -147,7 +161,11 @@ def run(runs: int = 5, venv: Path = DEFAULT_VENV) -> str:
         with app.app_context():
             app.extensions["medialib"].db.engine.dispose()
 
-    labels = {"photo": "12 MP photo, one large face (first pass)", "group": "12 MP group photo, 7 faces ~75 px (tiles)"}
+    labels = {
+        "photo": "12 MP photo, one large face (first pass)",
+        "group": "12 MP group photo, 7 faces ~75 px (finer pass)",
+        "faceless": "12 MP photo, no face (finer pass)",
+    }
     rows = []
     for k in keys:
         mine, other = median(ours[k]), median(theirs[k])
@@ -159,41 +177,45 @@ def run(runs: int = 5, venv: Path = DEFAULT_VENV) -> str:
         "Cold cover with and without the finer pass, thumbor in the same run",
     )
     steps = ("decode", "detect", "crop_encode", "total", "cpu")
-    detail = [[labels["photo"] + ", MEDIALIB_FINE_DETECT=off", "-", *(ms(before[s]) for s in steps)]]
-    detail += [[labels[k], "-", *(ms(parts[k][s]) for s in steps)] for k in keys]
-    detail += [[labels["group"], side, *(ms(p[s]) for s in steps)] for side, p in by_tile.items()]
+    detail = [[labels["photo"], "MEDIALIB_FINE_DETECT=off", *(ms(before[s]) for s in steps)]]
+    detail += [[labels[k], "default (proposals)", *(ms(parts[k][s]) for s in steps)] for k in keys]
+    detail += [
+        [labels[k], "MEDIALIB_FINE_DETECT_PROPOSE=0 (tiles)", *(ms(p[s]) for s in steps)] for k, p in tiled.items()
+    ]
     breakdown_table = print_table(
-        ["media", "MEDIALIB_FINE_DETECT_TILE", "decode", "detect (both passes)", "crop+encode", "render total",
-         "render CPU"],
+        ["media", "settings", "decode", "detect (all passes)", "crop+encode", "render total", "render CPU"],
         detail,
         "Render breakdown (ms)",
     )  # fmt: skip
     kept_ours = sum(inside(b, our_crop) for b in boxes)
     kept_theirs = "n/a" if their_crop is None else sum(inside(b, their_crop) for b in boxes)
-    found = f"{passes.count('tiles')} by tiles, {passes.count('whole')} by the first pass"
+    found = ", ".join(f"{passes.count(name)} by {name}" for name in ("proposals", "tiles", "whole"))
     faces_table = print_table(
         ["group photo (7 faces)", "faces found", "faces whole in the crop"],
         [["flask-medialib", found, kept_ours], ["thumbor", "-", kept_theirs]],
         "Faces kept by the 256 px crop",
     )
-    body = f"""{installed} as in section 4. The photo of sections 1-4 (one large face) and a 4032x3024 group
+    body = f"""{installed} as in section 4. The photo of sections 1-4 (one large face), a 4032x3024 group
 photo composed as the tests compose them (7 faces ~75 px wide at the right edge, found only by the finer
-pass). HTTP: gunicorn 1 sync worker + PostgreSQL + Redis, model loaded, cache emptied before each of {runs}
+pass) and a sharp 4032x3024 photo with no face (scikit-image's rocket with grain: the finer pass runs and
+finds nothing). HTTP: gunicorn 1 sync worker + PostgreSQL + Redis, model loaded, cache emptied before each of {runs}
 runs, redirect followed; thumbor 1 process, result storage emptied; the two alternate (medians). Budget:
 the photo's render CPU at most {SAME:.2f} x that with `MEDIALIB_FINE_DETECT=off` (the first pass only, as
-before the finer pass existed; CPU, as the wall times swing with the machine's load), the group photo's
-HTTP time <= thumbor's.
+before the finer pass existed; CPU, as the wall times swing with the machine's load); the group and
+faceless photos' HTTP time <= thumbor's.
 
 {http}
 
-*detect* holds both passes and, for the group photo, the second decode (half-size JPEG draft) the finer
-copy needs; default settings unless a tile side is given.
+*detect* holds every pass and, where the finer copy is needed, its second decode (half-size JPEG draft).
+Proposals: windows of the 1280 px copy around the 8 px cells of the first pass whose raw face score
+reaches 0.005 (no model call more than the first pass's; a photo where no cell does pays no second decode
+either). Tiles: the whole 1280 px copy in 2 tiles, as before.
 
 {breakdown_table}
 
 {faces_table}
 """
-    write_section("small_faces", "7. Small faces (finer tile pass)", body)
+    write_section("small_faces", "7. Small faces (finer pass)", body)
     return body
 
 

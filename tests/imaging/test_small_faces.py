@@ -1,4 +1,7 @@
-"""Issue 14: small faces of a group photo taken from afar, found by the finer tile pass (real RetinaFace).
+"""Issue 14: small faces of a group photo taken from afar, found by the finer pass (real RetinaFace).
+
+The finer pass in both of its modes: led by proposals (the default) and
+tiling the whole finer copy (``MEDIALIB_FINE_DETECT_PROPOSE=0``).
 
 Each photo is a 4032 x 3024 JPEG (a 12 MP phone photo) of a row of real
 faces from scikit-image, 60-90 px wide, at the left or right edge.
@@ -18,7 +21,7 @@ from skimage import data as skdata
 from flask_medialib import get_state
 from flask_medialib.config import KEYS_BY_NAME, detector_options
 from flask_medialib.imaging import plan_crop
-from flask_medialib.imaging.faces import TILES, WHOLE, Face, RetinaFaceDetector
+from flask_medialib.imaging.faces import PROPOSALS, TILES, WHOLE, Face, RetinaFaceDetector
 from flask_medialib.imaging.probe import probe_media
 from flask_medialib.services import covers
 from flask_medialib.services import library as lib
@@ -45,10 +48,23 @@ def centre_crop() -> tuple[int, int, int, int]:
     return (x, 0, x + side, side)
 
 
+MODES = {PROPOSALS: DEFAULTS, TILES: {**DEFAULTS, "MEDIALIB_FINE_DETECT_PROPOSE": 0.0}}
+
+
 @pytest.fixture(scope="module")
 def two_pass(retinaface_detector: RetinaFaceDetector) -> RetinaFaceDetector:
     """RetinaFace with the default settings of both passes (the shared graph is already loaded)."""
     return RetinaFaceDetector(**detector_options(DEFAULTS))
+
+
+@pytest.fixture(scope="module", params=[PROPOSALS, TILES])
+def fine_mode(request: pytest.FixtureRequest, retinaface_detector: RetinaFaceDetector) -> RetinaFaceDetector:
+    """The default detector in each mode of its finer pass; the mode is also the pass its faces name."""
+    return RetinaFaceDetector(**detector_options(MODES[request.param]))
+
+
+def mode_of(detector: RetinaFaceDetector) -> str:
+    return PROPOSALS if detector.propose_score else TILES
 
 
 def draft(path: Path, long_side: int) -> Image.Image:
@@ -62,8 +78,8 @@ def draft(path: Path, long_side: int) -> Image.Image:
     ("people", "face_width", "left", "picture"),
     [(7, 75, True, "coffee"), (6, 90, False, "rocket"), (7, 60, False, "coffee")],
 )
-def test_group_from_afar_found_by_tiles_and_kept_by_the_crop(
-    two_pass: RetinaFaceDetector, tmp_path: Path, people: int, face_width: int, left: bool, picture: str
+def test_group_from_afar_found_by_the_finer_pass_and_kept_by_the_crop(
+    fine_mode: RetinaFaceDetector, tmp_path: Path, people: int, face_width: int, left: bool, picture: str
 ) -> None:
     image, truth = group_photo(people, face_width, left=left, seed=face_width, picture=picture)
     path = write_jpeg(tmp_path / "group.jpg", image)
@@ -73,10 +89,12 @@ def test_group_from_afar_found_by_tiles_and_kept_by_the_crop(
     assert only_first.detect(first_copy) == []
     assert not all(inside(box, centre_crop()) for box in truth)
 
-    found = two_pass.detect(first_copy, source=lambda side: draft(path, side))
+    found = fine_mode.detect(first_copy, source=lambda side: draft(path, side))
     sx, sy = FRAME[0] / first_copy.width, FRAME[1] / first_copy.height
     faces = [face.scaled(sx, sy) for face in found]  # in source pixels, as the cover service keeps them
-    assert all(face.found_by == TILES and face.score >= DEFAULTS["MEDIALIB_FACE_THRESHOLD"] for face in faces)
+    assert all(
+        face.found_by == mode_of(fine_mode) and face.score >= DEFAULTS["MEDIALIB_FACE_THRESHOLD"] for face in faces
+    )
     matched = [max(truth, key=lambda t, f=face: iou(f.box, t)) for face in faces]
     assert all(iou(face.box, t) > 0.4 for face, t in zip(faces, matched, strict=True))  # no false positive
     assert len(set(matched)) == len(matched)  # one box per face, however the tiles cut it
@@ -89,19 +107,33 @@ def test_group_from_afar_found_by_tiles_and_kept_by_the_crop(
 
 
 @pytest.mark.parametrize("picture", ["chelsea", "brick", "hubble_deep_field"])  # a cat's face, a wall, galaxies
-def test_photos_without_faces_find_none(two_pass: RetinaFaceDetector, picture: str) -> None:
+def test_photos_without_faces_find_none(fine_mode: RetinaFaceDetector, picture: str) -> None:
     photo = grain(scene(picture=picture, blur=0), seed=3)
-    assert two_pass.detect(photo) == []
+    assert fine_mode.detect(photo) == []
 
 
-def test_lfw_non_faces_find_none_at_any_pass(two_pass: RetinaFaceDetector) -> None:
+@pytest.mark.parametrize("picture", ["chelsea", "coffee"])  # sharp: no cell lights up
+def test_where_nothing_is_proposed_the_finer_copy_is_not_even_decoded(
+    two_pass: RetinaFaceDetector, tmp_path: Path, picture: str
+) -> None:
+    """What a large faceless photo costs: the first pass, nothing more (the tiles decode and look everywhere)."""
+    path = write_jpeg(tmp_path / "faceless.jpg", grain(scene(picture=picture, blur=0), seed=3))
+    first_copy = draft(path, DEFAULTS["MEDIALIB_DETECT_MAX_SIDE"])
+    assert two_pass.detect(first_copy, source=lambda side: pytest.fail(f"decoded again at {side}")) == []
+    tiles = RetinaFaceDetector(**detector_options(MODES[TILES]))
+    decoded: list[int] = []
+    assert tiles.detect(first_copy, source=lambda side: decoded.append(side) or draft(path, side)) == []
+    assert decoded == [DEFAULTS["MEDIALIB_FINE_DETECT_SIDE"]]
+
+
+def test_lfw_non_faces_find_none_at_any_pass(fine_mode: RetinaFaceDetector) -> None:
     """scikit-image's LFW subset: its last 100 crops are not faces; tiled small in a 12 MP frame."""
     crops = skdata.lfw_subset()[100:]
     canvas = scene(picture="grass")
     for k, crop in enumerate(crops):
         patch = Image.fromarray((crop * 255).astype("uint8")).convert("RGB").resize((75, 75))
         canvas.paste(patch, (100 + (k % 20) * 190, 300 + (k // 20) * 500))
-    assert two_pass.detect(grain(canvas, 5)) == []
+    assert fine_mode.detect(grain(canvas, 5)) == []
 
 
 def test_a_face_the_first_pass_finds_skips_the_finer_one(two_pass: RetinaFaceDetector) -> None:
@@ -111,15 +143,16 @@ def test_a_face_the_first_pass_finds_skips_the_finer_one(two_pass: RetinaFaceDet
     assert len(faces) == 1 and faces[0].found_by == WHOLE
 
 
-def test_always_merges_both_passes(retinaface_detector: RetinaFaceDetector, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [PROPOSALS, TILES])
+def test_always_merges_both_passes(retinaface_detector: RetinaFaceDetector, tmp_path: Path, mode: str) -> None:
     image, truth = group_photo(4, 90, left=True, seed=4)
     image.paste(Image.fromarray(skdata.astronaut()).resize((1800, 1800)), (2200, 600))  # a ~330 px face
-    always = RetinaFaceDetector(**detector_options({**DEFAULTS, "MEDIALIB_FINE_DETECT": "always"}))
+    always = RetinaFaceDetector(**detector_options({**MODES[mode], "MEDIALIB_FINE_DETECT": "always"}))
     faces = always.detect(image)
-    # the big face once, by the first pass: tiles keep only faces the first pass could miss
-    assert sorted(f.found_by for f in faces) == [TILES] * 4 + [WHOLE]
+    # the big face once, by the first pass: the finer pass keeps only faces the first pass could miss
+    assert sorted(f.found_by for f in faces) == sorted([mode] * 4 + [WHOLE])
     assert all(max(f.box[2] - f.box[0], f.box[3] - f.box[1]) <= always.overlap * 4032 / 1280 for f in faces[1:])
-    small = [f for f in faces if f.found_by == TILES]
+    small = [f for f in faces if f.found_by == mode]
     assert all(max(iou(f.box, t) for t in truth) > 0.4 for f in small)
 
 
@@ -140,7 +173,7 @@ def test_cover_service_caches_tile_faces_in_source_pixels_and_crop_plan_shows_th
         assert Image.open(io.BytesIO(file_resp.get_data())).size == (256, 256)
     state = get_state()
     cached = [Face.from_dict(item) for item in state.cache.get(covers.faces_key(state, media))]
-    assert len(cached) == 7 and all(face.found_by == TILES for face in cached)
+    assert len(cached) == 7 and all(face.found_by == PROPOSALS for face in cached)
     assert all(max(iou(face.box, t) for t in truth) > 0.4 for face in cached)  # source pixels, not the draft's
     info = probe_media(path, max_pixels=DEFAULTS["MEDIALIB_MAX_IMAGE_PIXELS"])
     crop = plan_crop(info.width, info.height, cached, 256)
@@ -149,5 +182,5 @@ def test_cover_service_caches_tile_faces_in_source_pixels_and_crop_plan_shows_th
     result = runner.invoke(args=["medialib", "crop-plan", str(path), "--size", "256"])
     assert result.exit_code == 0, result.output
     plan = json.loads(result.output)
-    assert [face["pass"] for face in plan["faces"]] == [TILES] * 7
+    assert [face["pass"] for face in plan["faces"]] == [PROPOSALS] * 7
     assert all(inside(box, plan["crop"]) for box in truth)
