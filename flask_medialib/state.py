@@ -45,8 +45,7 @@ class MediaLibState:
     )  # query less token -> args
     openapi_spec: dict[str, Any] | None = None
     event_worker: Any = None  # events.delivery.EventWorker when MEDIALIB_EVENT_THREAD is on
-    staging_swept_at: dt.datetime | None = None  # last sweep of stale upload staging files
-    sessions_swept_at: dt.datetime | None = None  # last sweep of expired SMH upload sessions
+    last_runs: dict[str, dt.datetime] = field(default_factory=dict)  # chore -> when this process last ran it
     jobs: Any = None  # jobs.Jobs when MEDIALIB_JOBS is "celery"
     _detector: FaceDetector | None = None
     _detector_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -63,6 +62,15 @@ class MediaLibState:
                         self.config["MEDIALIB_FACE_DETECTOR"], **detector_options(self.config)
                     )
         return self._detector
+
+    def due(self, chore: str, every: dt.timedelta, *, force: bool = False) -> bool:
+        """Whether this process should run ``chore`` now (at most once per ``every``); if so, it is marked run."""
+        now = self.clock()
+        last = self.last_runs.get(chore)
+        if not force and last is not None and last <= now < last + every:
+            return False
+        self.last_runs[chore] = now
+        return True
 
     @property
     def session(self) -> Any:

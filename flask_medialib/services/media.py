@@ -248,12 +248,9 @@ SWEEP_EVERY = dt.timedelta(minutes=10)
 def sweep_staging(state: MediaLibState | None = None, *, force: bool = False) -> int:
     """Remove staging files older than ``MEDIALIB_STAGING_MAX_AGE`` (uploads killed mid-way); returns how many."""
     state = state or get_state()
-    now = state.clock()
-    last = state.staging_swept_at
-    if not force and last is not None and last <= now < last + SWEEP_EVERY:
+    if not state.due("sweep-staging", SWEEP_EVERY, force=force):
         return 0
-    state.staging_swept_at = now
-    cutoff = now.replace(tzinfo=dt.UTC).timestamp() - state.config["MEDIALIB_STAGING_MAX_AGE"]
+    cutoff = state.clock().replace(tzinfo=dt.UTC).timestamp() - state.config["MEDIALIB_STAGING_MAX_AGE"]
     return state.storage.sweep_staging(cutoff)
 
 

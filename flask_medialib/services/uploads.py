@@ -450,11 +450,9 @@ def sweep(state: MediaLibState | None = None, *, force: bool = False) -> int:
     Runs at most once a minute per process on its own (begin calls it); the CLI forces it.
     """
     state = state or get_state()
-    now = state.clock()
-    last = state.sessions_swept_at
-    if not force and last is not None and last <= now < last + SWEEP_EVERY:
+    if not state.due("sweep-upload-sessions", SWEEP_EVERY, force=force):
         return 0
-    state.sessions_swept_at = now
+    now = state.clock()
     stmt = select(UploadSession).where(UploadSession.expires_at <= now - SWEEP_GRACE)
     expired = list(state.session.execute(stmt).scalars())
     for row in expired:
