@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import random
 import secrets
+import sqlite3
+import time
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
@@ -145,10 +148,33 @@ class MediaLib:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers run beside a writer; the busy timeout makes writers from
-    # other processes wait instead of failing with "database is locked".
+    # The busy timeout comes first so that every later statement, ours and the
+    # caller's, waits for other processes instead of failing with "database is locked".
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+    _sqlite_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+_SQLITE_BUSY_MS = 30_000
+
+
+def _sqlite_wal(cursor: Any) -> None:
+    """Switch the file to WAL (it stays so), so readers run beside a writer.
+
+    Two processes switching at once both hold a shared lock and want an
+    exclusive one; SQLite fails one of them at once, without waiting, to break
+    that deadlock. The loser retries: by then the winner has switched the file.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_MS / 1000
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01 + random.random() * 0.04)
