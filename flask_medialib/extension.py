@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import secrets
 import sqlite3
 import time
@@ -177,4 +176,4 @@ def _sqlite_wal(cursor: Any) -> None:
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
-            time.sleep(0.01 + random.random() * 0.04)
+            time.sleep(0.02)
