@@ -500,3 +500,16 @@ def events_retry_dead() -> None:
     from . import events
 
     click.echo(f"{events.retry_dead()} dead deliveries are pending again")
+
+
+@events_group.command("prune")
+@click.option(
+    "--keep-days",
+    type=click.IntRange(min=1),
+    help="Delete delivered rows older than this many days (default: MEDIALIB_WEBHOOK_KEEP_DELIVERED).",
+)
+def events_prune(keep_days: int | None) -> None:
+    """Delete old delivered webhook rows (pending, dead and the events themselves stay)."""
+    from . import events
+
+    click.echo(f"{events.prune_delivered(keep_days=keep_days)} delivered deliveries deleted")

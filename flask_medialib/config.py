@@ -458,6 +458,14 @@ KEYS: tuple[Key, ...] = (
     ),
     Key("MEDIALIB_WEBHOOK_TIMEOUT", 10.0, _float(0.1, 300.0), "Timeout in seconds of one webhook request."),
     Key(
+        "MEDIALIB_WEBHOOK_KEEP_DELIVERED",
+        30,
+        _int(0, 36500),
+        "Days a delivered webhook delivery row is kept; the delivering process deletes older ones (at most "
+        "hourly) and ``flask medialib events prune`` does it at once. 0 keeps them. Pending and dead deliveries "
+        "and the events themselves are never deleted.",
+    ),
+    Key(
         "MEDIALIB_EVENT_THREAD",
         False,
         _bool,

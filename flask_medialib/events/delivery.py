@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import ConfigError
@@ -193,6 +193,8 @@ def deliver_due(limit: int = 50, stop: threading.Event | None = None) -> Deliver
 
 def deliver_all_due(limit: int = 50, stop: threading.Event | None = None) -> DeliveryStats:
     """Deliver until nothing is due now (each failure moves its row into the future, so this ends)."""
+    if get_state().due("prune-deliveries", PRUNE_EVERY):
+        prune_delivered()
     total = DeliveryStats()
     while not (stop is not None and stop.is_set()):
         stats = deliver_due(limit, stop)
@@ -223,6 +225,36 @@ def deliver_job() -> float | None:
     if due is None:
         return None
     return max(0.0, (due - state.clock()).total_seconds())
+
+
+PRUNE_EVERY = dt.timedelta(hours=1)
+_PRUNE_BATCH = 1000
+
+
+def prune_delivered(*, keep_days: int | None = None) -> int:
+    """Delete delivered rows older than ``MEDIALIB_WEBHOOK_KEEP_DELIVERED`` days; returns how many.
+
+    Only delivered rows go: pending and dead rows are work or evidence, and the
+    events themselves are the pull feed, which a new replica reads from the start.
+    Batches keep each transaction (and its locks) short beside live deliveries.
+    """
+    state = get_state()
+    days = state.config["MEDIALIB_WEBHOOK_KEEP_DELIVERED"] if keep_days is None else keep_days
+    if days <= 0:
+        return 0
+    cutoff = state.clock() - dt.timedelta(days=days)
+    old = select(WebhookDelivery.id).where(WebhookDelivery.status == DELIVERED, WebhookDelivery.delivered_at < cutoff)
+    deleted = 0
+    while True:
+        with state.db.engine.begin() as conn:
+            ids = list(conn.execute(old.order_by(WebhookDelivery.id).limit(_PRUNE_BATCH)).scalars())
+            if ids:
+                conn.execute(
+                    delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids), WebhookDelivery.status == DELIVERED)
+                )
+        deleted += len(ids)
+        if len(ids) < _PRUNE_BATCH:
+            return deleted
 
 
 def release(owner: str) -> None:

@@ -324,3 +324,33 @@ def test_kill_9_mid_delivery_loses_nothing(app, api, clock, tmp_path):
         assert delivered == all_events and len(all_events) == 3
     finally:
         hanging.close()
+
+
+def test_old_delivered_rows_are_pruned_and_pending_dead_and_events_stay(app, api, receiver, clock, runner):
+    receiver.plan = [200, 500, 500, 500, 500]
+    api.add([item(name="delivered")])
+    api.add([item(name="dead")])
+    for attempt in range(4):
+        events.deliver_all_due()
+        clock.advance(BACKOFF * 2**attempt)
+    assert [row.status for row in deliveries()] == ["delivered", "dead"]
+    api.add([item(name="pending")])
+    receiver.close()  # nobody listens: the third stays pending
+    clock.advance(dt.timedelta(days=app.config["MEDIALIB_WEBHOOK_KEEP_DELIVERED"]).total_seconds() + 1)
+    events.deliver_all_due()  # the first run of this process prunes (then at most hourly)
+    assert [row.status for row in deliveries()] == ["dead", "pending"]
+    session = get_state().session
+    assert session.scalar(select(func.count()).select_from(MaterialEvent)) == 3  # the feed keeps every event
+    assert runner.invoke(args=["medialib", "events", "prune"]).output.strip() == "0 delivered deliveries deleted"
+
+
+def test_prune_keeps_recent_delivered_rows_and_can_be_turned_off(app, api, receiver, clock, runner):
+    api.add([item()])
+    events.deliver_all_due()
+    clock.advance(dt.timedelta(days=2).total_seconds())
+    assert events.prune_delivered(keep_days=0) == 0  # 0: keep forever
+    assert events.prune_delivered() == 0  # 2 days < the default 30
+    result = runner.invoke(args=["medialib", "events", "prune", "--keep-days", "1"])
+    assert result.exit_code == 0 and result.output.strip() == "1 delivered deliveries deleted"
+    assert deliveries() == []
+    assert runner.invoke(args=["medialib", "events", "prune", "--keep-days", "0"]).exit_code == 2
