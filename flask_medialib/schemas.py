@@ -31,44 +31,65 @@ _STEP = np.zeros(256, dtype=np.int8)
 _STEP[list(b"[{")] = 1
 _STEP[list(b"]}")] = -1
 _RELEVANT = np.zeros(256, dtype=bool)
-_RELEVANT[list(b'[]{}"')] = True
+_RELEVANT[list(b'[]{}",')] = True
 _QUOTE = ord('"')
+_COMMA = ord(",")
 _DEPTH_CHUNK = 1 << 22
 
 
-def json_depth(data: bytes, limit: int | None = None) -> int:
-    """How deeply the arrays and objects of the JSON text ``data`` nest, in linear time.
+def json_outline(data: bytes, limit: int | None = None) -> tuple[int, int]:
+    """How deeply the JSON text ``data`` nests, and how many items its top-level array holds, in linear time.
 
     Escapes go first (left to right, as JSON reads them: ``\\\\`` then ``\\"``), so
     every quote left opens or closes a string; brackets outside strings step
-    the depth up or down, vectorised over chunks. Returns early with a number
-    above ``limit`` once the depth exceeds it. On malformed text the number is
-    exact up to the first error, which is where the parser stops anyway.
+    the depth up or down, and commas at depth 1 separate the top-level items,
+    vectorised over chunks. Returns early, with a depth above ``limit``, once
+    the depth exceeds it. The item count is 0 unless the text is an array. On
+    malformed text both are exact up to the first error, where the parser stops anyway.
     """
+    stripped = data.lstrip()
+    array = stripped[:1] == b"["
     text = np.frombuffer(data.replace(b"\\\\", b"").replace(b'\\"', b""), dtype=np.uint8)
-    depth = deepest = inside = 0
+    depth = deepest = inside = commas = 0
     for start in range(0, len(text), _DEPTH_CHUNK):
         chunk = text[start : start + _DEPTH_CHUNK]
-        chunk = chunk[_RELEVANT[chunk]]  # quotes and brackets only
+        chunk = chunk[_RELEVANT[chunk]]  # quotes, brackets and commas only
         if not len(chunk):
             continue
-        in_string = (np.cumsum(chunk == _QUOTE, dtype=np.int64) + inside) & 1
-        running = np.cumsum(_STEP[chunk] * (in_string == 0), dtype=np.int64) + depth
+        outside = ((np.cumsum(chunk == _QUOTE, dtype=np.int64) + inside) & 1) == 0
+        running = np.cumsum(_STEP[chunk] * outside, dtype=np.int64) + depth
         deepest = max(deepest, int(running.max()))
         if limit is not None and deepest > limit:
             break
-        depth, inside = int(running[-1]), int(in_string[-1])
-    return deepest
+        if array:
+            commas += int(np.count_nonzero((chunk == _COMMA) & outside & (running == 1)))
+        depth, inside = int(running[-1]), int(not outside[-1])
+    empty = not array or stripped[1:].lstrip()[:1] == b"]"
+    return deepest, 0 if empty else commas + 1
 
 
-def parse_json(data: bytes) -> Any:
+def json_depth(data: bytes, limit: int | None = None) -> int:
+    """How deeply the arrays and objects of the JSON text ``data`` nest (see :func:`json_outline`)."""
+    return json_outline(data, limit)[0]
+
+
+def parse_json(data: bytes, *, max_items: int | None = None) -> Any:
     """A request body as JSON, checked before anything reads its values.
 
     400: not JSON, nested too deeply, or text a database cannot store (a lone
-    surrogate, NUL) outside a batch item; 422 naming the item when it is in one.
+    surrogate, NUL) outside a batch item; 422 naming the item when it is in one;
+    413 when a top-level array holds more than ``max_items`` items (counted
+    before parsing, so millions of tiny items cost no memory).
     """
-    if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+    depth, items = json_outline(data, MAX_JSON_DEPTH)
+    if depth > MAX_JSON_DEPTH:
         raise HTTPError(_TOO_DEEP.format(MAX_JSON_DEPTH), status=400, code="InvalidParameter")
+    if max_items is not None and items > max_items:
+        raise HTTPError(
+            f"{items} items in one request; at most {max_items} (MEDIALIB_MATERIAL_MAX_ITEMS): split the batch",
+            status=413,
+            code="TooManyItems",
+        )
     try:
         value = json.loads(data)
     except RecursionError:  # cannot happen after the check above; a second line of defence

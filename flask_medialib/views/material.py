@@ -18,6 +18,7 @@ from flask import Blueprint, Response, jsonify, request
 from .. import schemas
 from ..errors import bad_request
 from ..services import materials
+from ..state import get_state
 from .apidoc import doc
 from .common import install, request_id
 
@@ -56,9 +57,10 @@ def _actor(query: type[schemas.MaterialAuthQuery], need: str | None = None) -> t
 
 
 def _json_body() -> Any:
-    """The body as JSON; size, nesting and text are checked before any value is looked at."""
+    """The body as JSON; size, nesting, item count and text are checked before any value is looked at."""
     request.max_content_length = MAX_BODY_BYTES  # Flask 3.1: a limit of this request only
-    return schemas.parse_json(request.get_data(cache=False))
+    limit = get_state().config["MEDIALIB_MATERIAL_MAX_ITEMS"]
+    return schemas.parse_json(request.get_data(cache=False), max_items=limit)
 
 
 @bp.route(f"{BASE}/add", methods=["POST"])

@@ -77,7 +77,10 @@ def test_json_depth_matches_the_structure(value):
 
     for ensure_ascii in (True, False):
         data = json.dumps(value, ensure_ascii=ensure_ascii).encode("utf-8", "surrogatepass")
-        assert schemas.json_depth(data) == depth(value)
+        items = len(value) if isinstance(value, list) else 0
+        assert schemas.json_outline(data) == (depth(value), items)
+        spaced = json.dumps(value, ensure_ascii=ensure_ascii, indent=1).encode("utf-8", "surrogatepass")
+        assert schemas.json_outline(b" \n" + spaced) == (depth(value), items)
 
 
 # -- text the database cannot store ------------------------------------------------------
@@ -179,6 +182,32 @@ def test_eighty_thousand_ids_are_413_at_once(api, endpoint):
     assert time.monotonic() - started < 5
     assert body["map"]["error"] == "TooManyItems" and "MEDIALIB_MATERIAL_MAX_ITEMS" in body["msg"]
     assert count_media() == 1 and a == 1
+
+
+def test_millions_of_tiny_items_are_413_before_parsing(api, monkeypatch):
+    # 64 MiB of ``{}`` would be ~22 million dicts (GBs of memory) if parsed before counting.
+    body = b"[" + b",".join([b"{}"] * 4_000_000) + b"]"
+
+    loads = json.loads
+
+    def never_the_body(text, *args, **kwargs):
+        assert len(text) < len(body), "the body was parsed"
+        return loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", never_the_body)
+    started = time.monotonic()
+    resp = post_raw(api, "add", body)
+    elapsed = time.monotonic() - started
+    found = assert_envelope(resp, 413)
+    assert found["map"]["error"] == "TooManyItems" and found["msg"].startswith("4000000 items")
+    assert elapsed < 5 and count_media() == 0
+
+
+def test_items_are_counted_at_the_top_level_only(api, app):
+    app.config["MEDIALIB_MATERIAL_MAX_ITEMS"] = 2
+    commas = item(content="a,b,[c,{d}]", type=4, path=None)
+    assert len(assert_envelope(api.add([commas, commas]), 200)["list"]) == 2
+    assert_envelope(api.add([commas, commas, commas]), 413)
 
 
 def test_the_id_limit_counts_what_was_sent(api, app):
