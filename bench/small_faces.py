@@ -206,10 +206,11 @@ faceless photos' HTTP time <= thumbor's.
 
 {http}
 
-*detect* holds every pass and, where the finer copy is needed, its second decode (half-size JPEG draft).
-Proposals: windows of the 1280 px copy around the 8 px cells of the first pass whose raw face score
-reaches 0.005 (no model call more than the first pass's; a photo where no cell does pays no second decode
-either). Tiles: the whole 1280 px copy in 2 tiles, as before.
+*detect* holds every pass. Proposals: windows around the 8 px cells of the first pass whose raw face
+score reaches 0.005 (no model call more than the first pass's to find them), cut from the first decode
+(the quarter-size JPEG draft, 1008 px) and enlarged to the 1280 px scale: no second decode; a photo where
+no cell lights up pays nothing more. Tiles: the whole 1280 px copy, decoded again (half-size JPEG draft),
+in 2 tiles, as before.
 
 {breakdown_table}
 

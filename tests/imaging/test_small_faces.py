@@ -126,6 +126,23 @@ def test_where_nothing_is_proposed_the_finer_copy_is_not_even_decoded(
     assert decoded == [DEFAULTS["MEDIALIB_FINE_DETECT_SIDE"]]
 
 
+def test_windows_of_a_large_draft_are_enlarged_not_decoded_again(two_pass: RetinaFaceDetector, tmp_path: Path) -> None:
+    """A 12 MP JPEG's quarter-size draft (1008 px, 3/4 of the finer copy's 1280 and more) serves both passes."""
+    image, truth = group_photo(7, 75, left=False, seed=75)  # the benchmark's group photo
+    path = write_jpeg(tmp_path / "group.jpg", image)
+    first_copy = draft(path, DEFAULTS["MEDIALIB_DETECT_MAX_SIDE"])
+    assert max(first_copy.size) == 1008
+    found = two_pass.detect(first_copy, source=lambda side: pytest.fail(f"decoded again at {side}"))
+    faces = [face.scaled(FRAME[0] / first_copy.width, FRAME[1] / first_copy.height) for face in found]
+    assert len(faces) == 7 and all(face.found_by == PROPOSALS for face in faces)
+    assert all(max(iou(face.box, t) for t in truth) > 0.4 for face in faces)
+    # a draft under 3/4 of the finer copy is decoded again
+    finer = RetinaFaceDetector(**{**detector_options(DEFAULTS), "fine_side": 1600})
+    decoded: list[int] = []
+    assert len(finer.detect(first_copy, source=lambda side: decoded.append(side) or draft(path, side))) == 7
+    assert decoded == [1600]
+
+
 def test_lfw_non_faces_find_none_at_any_pass(fine_mode: RetinaFaceDetector) -> None:
     """scikit-image's LFW subset: its last 100 crops are not faces; tiled small in a 12 MP frame."""
     crops = skdata.lfw_subset()[100:]
