@@ -177,4 +177,4 @@ def _sqlite_wal(cursor: Any) -> None:
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
-            time.sleep(0.01 + random.random() * 0.04)
+            time.sleep(0.01 + random.random() * 0.04)  # noqa: S311 - jitter, not a secret
