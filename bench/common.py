@@ -325,8 +325,12 @@ def parse_wrk(out: str) -> WrkResult:
     return WrkResult(rps, p50, p99, total, errors)
 
 
-def wrk(url: str, *, connections: int = 16, seconds: int = 10, threads: int = 2) -> WrkResult:
+def wrk(
+    url: str, *, connections: int = 16, seconds: int = 10, threads: int = 2, headers: dict[str, str] | None = None
+) -> WrkResult:
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    for name, value in (headers or {}).items():
+        argv[1:1] = ["-H", f"{name}: {value}"]
     out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
     return parse_wrk(out)
 

@@ -16,8 +16,10 @@ front of gunicorn (2 gthread workers x 8 threads) running the example app with
 - Render throughput: that many cold covers at once, covers/s, with 1 and 2
   worker processes (thumbor: 1 and 2 processes, the same number of smart crops).
 - Warm covers through nginx: wrk on the cover URL (302) and on the file it
-  points to; a whole cover is the pair. thumbor: wrk on its result-storage hit,
-  alternating with ours.
+  points to; a whole cover is the pair. Answered by nginx's cache
+  (``MEDIALIB_PROXY_CACHE_SECONDS``), and again through Python (the same nginx,
+  asked with a header that bypasses its cache). thumbor: wrk on its
+  result-storage hit, straight and behind the same nginx, alternating with ours.
 
     python -m bench.deploy [--runs N] [--seconds S] [--burst N]
 """
@@ -40,6 +42,7 @@ from pathlib import Path
 import requests
 
 from bench import media as bench_media
+from bench import nginx as nginx_conf
 from bench.cold_cover import fetch
 from bench.common import (
     APP_SPEC,
@@ -70,66 +73,22 @@ from bench.thumbor_compare import DEFAULT_VENV, ensure_thumbor, fetch_plain, thu
 from bench.warm_load import locate, summarize
 
 SIZE = 256
-ACCEL = "/_medialib_files"
+ACCEL = nginx_conf.ACCEL
 LIBRARY = "deploy"
 TARGET_FIRST = 0.020
 TARGET_RSS = 150 * 1024 * 1024
 TARGET_WARM_RATIO = 2.0
-NGINX = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/local/sbin")
-
-# The nginx of docs/deployment.rst without TLS (loopback only), as one process of the current user.
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_max_body_size 512m;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    upstream medialib {{
-        server 127.0.0.1:{app_port};
-        keepalive 32;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location {accel}/ {{
-            internal;
-            alias {storage}/;
-            etag off;
-            add_header ETag $upstream_http_etag always;
-            add_header X-Content-Type-Options $upstream_http_x_content_type_options always;
-            add_header Content-Security-Policy $upstream_http_content_security_policy always;
-        }}
-        location / {{
-            proxy_pass http://medialib;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_request_buffering off;
-        }}
-    }}
-}}
-"""
+# MEDIALIB_PROXY_CACHE_SECONDS: nginx answers a warm cover (302 and image) for up to this many seconds.
+PROXY_CACHE_SECONDS = 5
+# A request with an Authorization header is never answered from nginx's cache (docs/nginx/medialib.conf):
+# with it, the same nginx asks the app every time; the cover still takes its token from the URL.
+THROUGH_PYTHON = {"Authorization": "Bearer bench-uncached"}
 
 
 def nginx_server(tmp: Path, app_port: int, storage: Path, name: str = "deploy-nginx") -> Server:
-    if NGINX is None:
-        raise RuntimeError("nginx is missing: apt-get install nginx-light")
-    folder = tmp / name
-    folder.mkdir(parents=True, exist_ok=True)
+    """The nginx of docs/deployment.rst (docs/nginx/medialib.conf) without TLS, one process of this user."""
     port = free_port()
-    conf = folder / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=folder, port=port, app_port=app_port, accel=ACCEL, storage=storage.resolve()))
-    argv = [NGINX, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(conf)]
+    argv = nginx_conf.write_conf(tmp / name, port, app_port, storage)
     return Server(name, argv, dict(os.environ), port, RESULTS / "logs" / f"{name}.log")
 
 
@@ -248,7 +207,7 @@ def run(
         env = app_env(
             db_url, cache, storage, FLASK_INSTANCE_PATH=str(tmp / "instance"), FLASK_MEDIALIB_JOBS="celery",
             FLASK_MEDIALIB_CELERY_BROKER_URL=broker, FLASK_MEDIALIB_RENDER_WAIT="120",
-            FLASK_MEDIALIB_ACCEL_REDIRECT_PREFIX=ACCEL,
+            FLASK_MEDIALIB_ACCEL_REDIRECT_PREFIX=ACCEL, FLASK_MEDIALIB_PROXY_CACHE_SECONDS=str(PROXY_CACHE_SECONDS),
         )  # fmt: skip
         tp = {n: [f"tp{n}-{i}" for i in range(count)] for n in (1, 2)}
         warmup = {n: [f"warmup{n}-{i}" for i in range(2 * n)] for n in (1, 2)}
@@ -296,7 +255,13 @@ def run(
                     # warm rounds, which alternate with ours so a burst of load elsewhere hits both alike.
                     theirs = Theirs()
                     # -- warm covers through nginx --------------------------------------------
-                    targets = {"302": cover_url, "file": locate(base, cover_path(token, "warm"))}
+                    file_url = locate(base, cover_path(token, "warm"))
+                    targets = {"302": cover_url, "file": file_url, "302_python": cover_url, "file_python": file_url}
+                    for url in (cover_url, file_url):  # the cached rows must be nginx's hits
+                        requests.get(url, allow_redirects=False, timeout=30)
+                        status = requests.get(url, allow_redirects=False, timeout=30).headers.get("X-Cache-Status")
+                        if status != "HIT":
+                            raise RuntimeError(f"nginx did not keep {url}: X-Cache-Status {status}")
                     if thumbor:
                         theirs, server, hit = stack.enter_context(thumbor_side(photo, runs, count, venv))
                         # thumbor straight (its best case) and behind an nginx like ours
@@ -305,11 +270,15 @@ def run(
                         targets["thumbor"] = server.base + hit
                         targets["thumbor_nginx"] = their_front.base + hit
                     raw: dict[str, list[WrkResult]] = {name: [] for name in targets}
-                    for url in targets.values():
-                        wrk(url, seconds=1)
+
+                    def headers(name: str) -> dict[str, str] | None:
+                        return THROUGH_PYTHON if name.endswith("_python") else None
+
+                    for name, url in targets.items():
+                        wrk(url, seconds=1, headers=headers(name))
                     for _ in range(rounds):
                         for name, url in targets.items():
-                            raw[name].append(wrk(url, seconds=seconds))
+                            raw[name].append(wrk(url, seconds=seconds, headers=headers(name)))
                     ours.warm = summarize(raw)
                     theirs.warm = ours.warm.pop("thumbor", None)
                     theirs.warm_nginx = ours.warm.pop("thumbor_nginx", None)
@@ -361,7 +330,13 @@ def report(ours: Ours, theirs: Theirs, runs: int, seconds: int, count: int, roun
     def rate(value: float | None) -> str:
         return "not measured" if value is None else f"{value:.2f}"
 
-    pair = 1 / (1 / ours.warm["302"].rps + 1 / ours.warm["file"].rps)
+    def whole(kind: str = "") -> float:
+        return 1 / (1 / ours.warm["302" + kind].rps + 1 / ours.warm["file" + kind].rps)
+
+    def versus(value: float, their: WrkResult | None) -> str:
+        return f"{value / their.rps:.2f}x" if their else "not measured"
+
+    pair, pair_python = whole(), whole("_python")
     peak = max(rss for _pid, rss, _tf in ours.web)
     mapped = any(tf for _pid, _rss, tf in ours.web)
     thumbor_warm = theirs.warm.rps if theirs.warm else None
@@ -376,17 +351,21 @@ def report(ours: Ours, theirs: Theirs, runs: int, seconds: int, count: int, roun
         ["TensorFlow mapped into a web worker", "yes" if mapped else "no", "n/a", verdict(not mapped), "no"],
         *([f"render throughput, {n} worker process{'es' if n > 1 else ''} ({count} cold covers at once; covers/s)",
            f"{ours.throughput[n]:.2f}", rate(theirs.throughput.get(n)), "n/a", "-"] for n in (1, 2)),
-        ["warm whole covers/s through nginx (302 + image) vs thumbor's result-storage hit", f"{pair:,.0f}",
-         f"{thumbor_warm:,.0f}" if thumbor_warm else "not measured",
+        ["warm whole covers/s through nginx (302 + image, from nginx's cache) vs thumbor's result-storage hit",
+         f"{pair:,.0f}", f"{thumbor_warm:,.0f}" if thumbor_warm else "not measured",
          verdict(ratio >= TARGET_WARM_RATIO) if ratio else "n/a", f">= {TARGET_WARM_RATIO:.0f}x thumbor"],
         ["the same, thumbor behind an nginx like ours", f"{pair:,.0f}",
          f"{theirs.warm_nginx.rps:,.0f}" if theirs.warm_nginx else "not measured",
          verdict(pair >= TARGET_WARM_RATIO * theirs.warm_nginx.rps) if theirs.warm_nginx else "n/a",
          f">= {TARGET_WARM_RATIO:.0f}x thumbor"],
+        ["for reference: warm whole covers/s through nginx and Python (nginx's cache bypassed)",
+         f"{pair_python:,.0f}", f"{thumbor_warm:,.0f}" if thumbor_warm else "not measured", "n/a", "-"],
     ]  # fmt: skip
     text = print_table(["measure", "flask-medialib", "thumbor", "target", "aim"], rows, "Production deployment")
-    detail_rows = [["ours: cover (302) via nginx", *ours.warm["302"].row()],
-                   ["ours: signed file via nginx", *ours.warm["file"].row()]]  # fmt: skip
+    detail_rows = [["ours: cover (302), from nginx's cache", *ours.warm["302"].row()],
+                   ["ours: signed file, from nginx's cache", *ours.warm["file"].row()],
+                   ["ours: cover (302) via nginx, through Python", *ours.warm["302_python"].row()],
+                   ["ours: signed file via nginx, through Python", *ours.warm["file_python"].row()]]  # fmt: skip
     if theirs.warm:
         detail_rows.append(["thumbor: result storage hit (direct)", *theirs.warm.row()])
     if theirs.warm_nginx:
@@ -397,22 +376,25 @@ def report(ours: Ours, theirs: Theirs, runs: int, seconds: int, count: int, roun
         [[str(pid), mib(rss), "yes" if tf else "no"] for pid, rss, tf in ours.web],
     )
     bad = [s for s in ours.statuses if s != 200]
-    body = f"""Everything through nginx (1 process), gunicorn 2 gthread workers x 8 threads,
-`MEDIALIB_JOBS = "celery"` with
+    body = f"""Everything through nginx (1 process) running `docs/nginx/medialib.conf` (the config of
+docs/deployment.rst, without TLS), gunicorn 2 gthread workers x 8 threads, `MEDIALIB_JOBS = "celery"` with
 a Redis broker, `flask medialib worker --pool=prefork`, PostgreSQL, Redis cache, local storage with
-`MEDIALIB_ACCEL_REDIRECT_PREFIX`; a 12 MP JPEG, {SIZE} px covers. First cover: upload (PUT), wait 1 s, time
-the cover request with its redirect. Burst: {count} covers of media added without prerender, all asked at
-once, with 1 worker process, then {count} others with 2; throughput is covers over the seconds until the last
-one came back (models loaded beforehand). Warm: wrk 16 connections, {seconds} s, {rounds} rounds alternating
-the 302 and the file URL, both through nginx, with thumbor's hit (medians over rounds); a rendered cover comes
-from the Redis cache through Python (`X-Accel-Redirect` is for originals); a whole cover is the pair, 1 /
-(1/302 + 1/file). thumbor: {theirs.installed}, file loader and file result storage, OpenCV face + feature
-detectors, the same photo copied under a new name for each request, 1 process (first cover, memory, throughput
-1) and 2 processes (throughput 2, warm; wrk on thumbor straight and through an nginx like ours). Every request of ours
-answered 200: {"yes" if not bad else f"no, {bad}"}. Warm ratio ours / thumbor straight: {
-        f"{ratio:.2f}x" if ratio else "not measured"
-    }. The machine is 2 cores shared with other engineers' test runs while this ran: absolute
-numbers move between runs.
+`MEDIALIB_ACCEL_REDIRECT_PREFIX`, `MEDIALIB_PROXY_CACHE_SECONDS = {PROXY_CACHE_SECONDS}`; a 12 MP JPEG, {SIZE} px
+covers. First cover: upload (PUT), wait 1 s, time the cover request with its redirect. Burst: {count} covers of
+media added without prerender, all asked at once, with 1 worker process, then {count} others with 2; throughput
+is covers over the seconds until the last one came back (models loaded beforehand). Warm: wrk 16 connections,
+{seconds} s, {rounds} rounds alternating the 302 and the file URL (each answered by nginx's cache, for up to
+{PROXY_CACHE_SECONDS} s per entry as the app's `X-Accel-Expires` says, and again with an `Authorization`
+header, which makes the same nginx ask the app every time: the rendered cover from the Redis cache through
+Python) with thumbor's hit (medians over rounds); a whole cover is the pair, 1 / (1/302 + 1/file). thumbor:
+{theirs.installed}, file loader and file result storage, OpenCV face + feature detectors, the same photo copied
+under a new name for each request, 1 process (first cover, memory, throughput 1) and 2 processes (throughput 2,
+warm; wrk on thumbor straight and through the same nginx config). Every cold cover of ours answered 200: {
+        "yes" if not bad else f"no, {bad}"
+    }. Warm ratio ours / thumbor straight: {versus(pair, theirs.warm)} from nginx's cache,
+{versus(pair_python, theirs.warm)} through Python; ours / thumbor behind nginx: {versus(pair, theirs.warm_nginx)}
+and {versus(pair_python, theirs.warm_nginx)}. The machine is 2 cores shared with other engineers' test runs while
+this ran: absolute numbers move between runs.
 
 {text}
 

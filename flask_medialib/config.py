@@ -371,6 +371,16 @@ KEYS: tuple[Key, ...] = (
         "Seconds a browser may keep a cover's 302 (short, so a new cover shows soon).",
     ),
     Key(
+        "MEDIALIB_PROXY_CACHE_SECONDS",
+        0,
+        _int(0, 60),
+        "Seconds nginx in front (``proxy_cache``, see the deployment docs) may answer a cover's 302 and the "
+        "bytes of a signed file URL without the app: sent as ``X-Accel-Expires`` on those answers only (never "
+        "on errors, nor on a cover whose token came in an ``Authorization`` header), capped by what is left "
+        "of the token and of the URL; the same bound applies after a delete or a revocation. Browsers get that "
+        "much less ``max-age``, so counting the time in nginx they keep nothing longer than without it. 0: off.",
+    ),
+    Key(
         "MEDIALIB_COVER_MEMO_TTL",
         5,
         _int(0, 60),

@@ -99,6 +99,11 @@ def _decode(state: MediaLibState, token: str) -> FileRef:
     return ref
 
 
+def expires(token: str) -> int:
+    """Epoch seconds at which a URL this app just signed stops working (no other check)."""
+    return _decode(get_state(), token).expires
+
+
 def verify(token: str) -> FileRef:
     try:
         ref = _decode(get_state(), token)

@@ -75,6 +75,7 @@ class CoverLink:
 
     token: str  # for signing.COVER, served at medialib_files.serve
     public: bool  # the library or space is public-read
+    token_expires: float | None = None  # epoch seconds of the access token's expiry (None: no token)
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,11 @@ def cover_link(
     for media in candidates(space, album.pk if album else None):
         if ensure_cover(media, size):
             public = is_public(library, space)
-            link = CoverLink(signing.sign(signing.COVER, media, size, public=public, space_pk=space.pk), public)
+            token_expires = _epoch(caller.token.expires_at) if caller.token is not None else None
+            url = signing.sign(signing.COVER, media, size, public=public, space_pk=space.pk)
+            link = CoverLink(url, public, token_expires)
             confirm(state, media.uid, media.version, generation)
-            token_expires = caller.token.expires_at if caller.token is not None else None
-            _memoise(state, (library_id, space_id, album_name, size, token, user_id), space.pk, generation,
-                     link, token_expires)  # fmt: skip
+            _memoise(state, (library_id, space_id, album_name, size, token, user_id), space.pk, generation, link)
             return link
     where = f"album {album_name!r}" if album_name is not None else f"space {space.space_id!r}"
     raise not_found(f"{where} has no image or video that can be shown as a cover", "NoCoverMedia")
@@ -191,10 +192,13 @@ def memoised_link(
     return memo.link
 
 
+def _epoch(value: dt.datetime) -> float:
+    return value.replace(tzinfo=dt.UTC).timestamp()
+
+
 def _memoise(
-    state: MediaLibState, request_key: tuple[Any, ...], space_pk: int, generation: int, link: CoverLink,
-    token_expires: Any,
-) -> None:  # fmt: skip
+    state: MediaLibState, request_key: tuple[Any, ...], space_pk: int, generation: int, link: CoverLink
+) -> None:
     ttl = state.config["MEDIALIB_COVER_MEMO_TTL"]
     if not ttl:
         return
@@ -202,8 +206,7 @@ def _memoise(
     if len(spaces) >= _SPACES_MAX:
         spaces.clear()
     spaces[(request_key[0], request_key[1])] = space_pk
-    expires = token_expires.replace(tzinfo=dt.UTC).timestamp() if token_expires is not None else None
-    memo = Memo(space_pk, generation, signing.now(), expires, link)
+    memo = Memo(space_pk, generation, signing.now(), link.token_expires, link)
     state.cache.set(_memo_key(state, request_key), memo, timeout=ttl)
 
 

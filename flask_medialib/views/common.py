@@ -77,6 +77,23 @@ def redirect_to(token: str, cache_control: str) -> Response:
     return Response(status=302, headers={"Location": f"{base}{token}", "Cache-Control": cache_control})
 
 
+def proxy_keep(*lives: float | None) -> int:
+    """Seconds nginx in front may keep this answer (``MEDIALIB_PROXY_CACHE_SECONDS``), at most what is left
+    of each life given (a token's, a signed URL's); 0: it must not."""
+    keep = int(get_state().config["MEDIALIB_PROXY_CACHE_SECONDS"])
+    for left in lives:
+        if left is not None:
+            keep = min(keep, int(left))
+    return max(keep, 0)
+
+
+def let_proxy_keep(response: Response, keep: int) -> Response:
+    """Mark a successful answer for nginx's ``proxy_cache``; nginx consumes the header, clients never see it."""
+    if keep > 0 and response.status_code in (200, 302):
+        response.headers["X-Accel-Expires"] = str(keep)
+    return response
+
+
 def drain_body() -> None:
     """Read what is left of the request body, if it is at most ``DRAIN_LIMIT`` bytes."""
     length = request.content_length

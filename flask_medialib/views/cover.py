@@ -7,11 +7,11 @@ from typing import Any
 from flask import request
 from werkzeug.wrappers import Response
 
-from .. import schemas
+from .. import schemas, signing
 from ..services import covers
 from ..state import get_state
 from .apidoc import doc
-from .common import access_token, redirect_to, smh_blueprint
+from .common import access_token, let_proxy_keep, proxy_keep, redirect_to, smh_blueprint
 
 bp = smh_blueprint("medialib_cover", __name__)
 
@@ -50,9 +50,19 @@ def _query() -> dict[str, Any]:
 def cover(library_id: str, space_id: str, album_name: str | None = None) -> Response:
     args = _query()
     where = (library_id, space_id, album_name)
-    who = {"size": args["size"], "token": access_token(), "user_id": args["user_id"]}
+    token = access_token()
+    who = {"size": args["size"], "token": token, "user_id": args["user_id"]}
     # Warm: one cache round trip and no SQL; else the full walk (which memoises its answer).
     link = covers.memoised_link(*where, **who) or covers.cover_link(*where, **who)
-    # Short-lived: the target URL changes with the media, so a browser must ask again soon.
-    max_age = get_state().config["MEDIALIB_COVER_REDIRECT_MAX_AGE"]
-    return redirect_to(link.token, f"{'public' if link.public else 'private'}, max-age={max_age}")
+    # nginx keys what it keeps by the URI: an answer that depends on a token sent in a header is not for it.
+    config = get_state().config
+    keep = 0
+    if config["MEDIALIB_PROXY_CACHE_SECONDS"] and (not token or request.args.get("access_token")):
+        now = signing.now()
+        token_left = None if link.token_expires is None else link.token_expires - now
+        keep = proxy_keep(token_left, signing.expires(link.token) - now)
+    # Short-lived: the target URL changes with the media, so a browser must ask again soon. A copy that
+    # nginx hands out later is that much older: its max-age leaves room for that, the bound stays whole.
+    max_age = max(config["MEDIALIB_COVER_REDIRECT_MAX_AGE"] - keep, 0)
+    response = redirect_to(link.token, f"{'public' if link.public else 'private'}, max-age={max_age}")
+    return let_proxy_keep(response, keep)

@@ -12,7 +12,7 @@ from ..errors import not_found
 from ..services import covers
 from ..state import get_state
 from .apidoc import doc
-from .common import smh_blueprint
+from .common import let_proxy_keep, proxy_keep, smh_blueprint
 
 bp = smh_blueprint("medialib_files", __name__)
 
@@ -31,9 +31,14 @@ _IMMUTABLE = "immutable"
 )
 def serve(token: str) -> Response:
     ref = signing.verify(token)
-    max_age = max(int(ref.expires - signing.now()), 0)
+    left = ref.expires - signing.now()
+    max_age = max(int(left), 0)
+    # Cover bytes may be kept by nginx in front (MEDIALIB_PROXY_CACHE_SECONDS), never past the URL's life; a
+    # copy it hands out later is that much older, so browsers get that much less: they too stop by then.
+    keep = proxy_keep(left) if ref.rendition == signing.COVER else 0
+    fresh = max(max_age - keep, 0)
     if ref.space_pk:  # a cover URL that names its space and visibility: no lookup needed for these
-        cache_control = f"{'public' if ref.public else 'private'}, max-age={max_age}, {_IMMUTABLE}"
+        cache_control = f"{'public' if ref.public else 'private'}, max-age={fresh}, {_IMMUTABLE}"
         if request.if_none_match.contains_weak(ref.etag):
             # The client holds these very bytes (the ETag names media, version and size), so
             # nothing is looked up: a URL of media deleted since then also gets this 304.
@@ -42,7 +47,8 @@ def serve(token: str) -> Response:
         if cached is not None:
             # If-None-Match was answered above and these bytes take no ranges: no make_conditional.
             data, mime = cached
-            return Response(data, mimetype=mime, headers={"ETag": f'"{ref.etag}"', "Cache-Control": cache_control})
+            headers = {"ETag": f'"{ref.etag}"', "Cache-Control": cache_control}
+            return let_proxy_keep(Response(data, mimetype=mime, headers=headers), keep)
     state = get_state()
     # Read before the media row: see covers.confirm.
     generation = generations.current(ref.space_pk) if ref.space_pk else None
@@ -74,7 +80,7 @@ def serve(token: str) -> Response:
         return _to_storage(direct, f"{visibility}, max-age={max_age}")
     rendered = covers.rendered_cover(media, ref.size)
     covers.confirm(state, media.uid, media.version, generation)
-    return _bytes_response(rendered, ref.etag, cache_control)
+    return let_proxy_keep(_bytes_response(rendered, ref.etag, f"{visibility}, max-age={fresh}, {_IMMUTABLE}"), keep)
 
 
 def _to_nginx(prefix: str, original: covers.OriginalFile, etag: str, cache_control: str) -> Response:

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
-import socket
-import subprocess
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from flask import Flask
 from PIL import Image
-from werkzeug.serving import make_server
 
 from flask_medialib import get_state
 from flask_medialib.errors import ConfigError
@@ -96,86 +88,7 @@ def test_a_missing_or_foreign_prefix_is_refused_at_start() -> None:
             MediaLib(app)
 
 
-# -- through a real nginx ----------------------------------------------------------
-
-NGINX = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/local/sbin")
-
-NGINX_CONF = """
-daemon off;
-master_process off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location {prefix}/ {{
-            internal;
-            alias {root}/;
-            # nginx keeps Content-Type, Content-Disposition and Cache-Control of the app's answer;
-            # these it would drop or replace, so they are taken from the app's answer too.
-            etag off;
-            add_header ETag $upstream_http_etag always;
-            add_header X-Content-Type-Options $upstream_http_x_content_type_options always;
-            add_header Content-Security-Policy $upstream_http_content_security_policy always;
-        }}
-        location / {{
-            proxy_pass http://127.0.0.1:{app_port};
-            proxy_set_header Host $http_host;
-        }}
-    }}
-}}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def served(app: Flask) -> Iterator[int]:
-    """The app on a loopback port (werkzeug, in a thread of this process)."""
-    server = make_server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_port
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-@pytest.fixture
-def nginx(app: Flask, served: int, tmp_path: Path) -> Iterator[str]:
-    if NGINX is None:
-        pytest.skip("nginx is not installed (apt-get install nginx-light)")
-    folder = tmp_path / "nginx"
-    folder.mkdir()
-    port = _free_port()
-    root = get_state(app).storage.root.resolve()
-    conf = folder / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=folder, port=port, prefix=PREFIX, root=root, app_port=served))
-    proc = subprocess.Popen([NGINX, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(conf)])
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"nginx did not start: {(folder / 'error.log').read_text()}")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+# -- through a real nginx (the docs' config, see conftest.py) --------------------------
 
 
 @pytest.mark.slow
