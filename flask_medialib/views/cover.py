@@ -1,4 +1,4 @@
-"""Album cover API (SMH): a 302 to a signed URL of the cover image."""
+"""Album cover API (SMH): a 302 to a signed URL of the cover image (or, on s3, to the store's URL of it)."""
 
 from __future__ import annotations
 
@@ -55,4 +55,7 @@ def cover(library_id: str, space_id: str, album_name: str | None = None) -> Resp
     link = covers.memoised_link(*where, **who) or covers.cover_link(*where, **who)
     # Short-lived: the target URL changes with the media, so a browser must ask again soon.
     max_age = get_state().config["MEDIALIB_COVER_REDIRECT_MAX_AGE"]
-    return redirect_to(link.token, f"{'public' if link.public else 'private'}, max-age={max_age}")
+    cache_control = f"{'public' if link.public else 'private'}, max-age={max_age}"
+    if link.location is not None:  # s3: straight to the cover's object; no byte through the app
+        return Response(status=302, headers={"Location": link.location, "Cache-Control": cache_control})
+    return redirect_to(link.token, cache_control)
