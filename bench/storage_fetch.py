@@ -112,8 +112,9 @@ def run(rounds: int = 2, seconds: int = 10) -> None:
         served_app("local", Path(tmp), {}) as (_, local),
         served_app("s3", Path(tmp), s3_env(endpoint)) as (_, s3),
     ):
-        targets = {("local", step): url for step, url in local.items()}
-        targets.update({("s3", step): url for step, url in s3.items()})
+        # Each step on one storage, then at once on the other: a burst of load elsewhere hits both alike.
+        apps = {"local": local, "s3": s3}
+        targets = {(name, step): apps[name][step] for step, _ in STEPS for name in apps if step in apps[name]}
         for url in targets.values():  # warm-up: connections, the memo, the workers' first requests
             wrk(url, seconds=1)
         for _ in range(rounds):
