@@ -33,6 +33,7 @@ PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127
 REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 # Redis dbs 1..15 are the bench's own; each script takes one (test runs use db 0).
 REDIS_DB = {
+    "fetch": 6,
     "upload": 7,
     "deploy_broker": 8,
     "deploy": 9,
@@ -126,7 +127,9 @@ ratios compare numbers measured in the same run. The machine is small
 """
 
 
-SECTION_ORDER = ("cold_cover", "warm_load", "thumbor", "material", "memory", "small_faces", "deploy", "upload")
+SECTION_ORDER = (
+    "cold_cover", "warm_load", "thumbor", "material", "memory", "small_faces", "deploy", "upload", "storage_fetch",
+)  # fmt: skip
 
 
 def write_section(name: str, title: str, body: str) -> None:

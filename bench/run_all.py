@@ -14,7 +14,18 @@ import shutil
 import time
 import traceback
 
-from bench import cold_cover, deploy, material_scale, media, memory, small_faces, thumbor_compare, upload, warm_load
+from bench import (
+    cold_cover,
+    deploy,
+    material_scale,
+    media,
+    memory,
+    small_faces,
+    storage_fetch,
+    thumbor_compare,
+    upload,
+    warm_load,
+)
 from bench.common import PG_ADMIN_URL, REDIS_BASE, load_average, machine, print_table
 
 
@@ -57,7 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs, shorter wrk runs")
     parser.add_argument(
-        "--only", action="append", help="run only these: cold, warm, thumbor, material, memory, faces, deploy, upload"
+        "--only",
+        action="append",
+        help="run only these: cold, warm, thumbor, material, memory, faces, deploy, upload, fetch",
     )
     args = parser.parse_args()
     runs, seconds, rounds = (3, 5, 1) if args.quick else (5, 10, 2)
@@ -70,6 +83,7 @@ def main() -> None:
         "faces": lambda: small_faces.run(runs),
         "deploy": lambda: deploy.run(runs, seconds, 8, rounds),
         "upload": upload.run,
+        "fetch": lambda: storage_fetch.run(rounds, seconds),
     }
     problems = preflight()
     if problems:

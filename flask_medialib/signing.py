@@ -62,6 +62,14 @@ def now() -> float:
     return get_state().clock().replace(tzinfo=dt.UTC).timestamp()
 
 
+def expiry(ttl: int | None = None) -> int:
+    """Epoch seconds at which a URL signed now expires: ``ttl`` (else ``MEDIALIB_SIGNED_URL_TTL``) from
+    now, rounded up to a tenth of it (a storage URL of the same rendition is given the same end)."""
+    ttl = ttl or get_state().config["MEDIALIB_SIGNED_URL_TTL"]
+    window = max(ttl // 10, 1)
+    return int(math.ceil((now() + ttl) / window) * window)
+
+
 def sign(
     rendition: str,
     media: Media,
@@ -70,13 +78,13 @@ def sign(
     public: bool | None = None,
     space_pk: int = 0,
     ttl: int | None = None,
+    expires: int | None = None,
 ) -> str:
     """``public``/``space_pk`` (covers) go into the payload only when given; ``ttl`` (SMH's
-    ``period``) overrides ``MEDIALIB_SIGNED_URL_TTL``."""
+    ``period``) overrides ``MEDIALIB_SIGNED_URL_TTL``; ``expires`` (from :func:`expiry`) overrides both."""
     state = get_state()
-    ttl = ttl or state.config["MEDIALIB_SIGNED_URL_TTL"]
-    window = max(ttl // 10, 1)
-    expires = int(math.ceil((now() + ttl) / window) * window)
+    if expires is None:
+        expires = expiry(ttl)
     payload: list[object] = [rendition, media.uid, media.version, size, expires]
     if public is not None:
         payload += [int(public), space_pk]

@@ -26,6 +26,15 @@ The warm path asks the cache once and the database never:
   the generation at which the database last showed the media at this
   version; any change in the space (a delete, a replace) makes it stale, so a
   deleted or replaced media's URL goes back to the database and 404s.
+
+Where the storage keeps renditions (``s3``: ``Storage.stores_renditions``), a
+rendered cover is an object under its rendition key (:mod:`..storage.keys`:
+installation, uid, version, size and variant) and the cache keeps only that
+key, so the 302 goes straight to the store's URL of the object (memoised with
+the answer) and no cover byte passes through the app. A cache miss asks the
+store once (HEAD) before it renders again; the objects of a media version go
+when the media is deleted or replaced (:mod:`.media`). Faces, masters, memos
+and broken marks stay in the cache.
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ from ..imaging.faces import Face, SourceLoader, detect_faces
 from ..imaging.probe import probe_media
 from ..models import IMAGE, KIND_NAMES, VIDEO, Library, Media, Space
 from ..state import MediaLibState, get_state
+from ..storage import keys
 from . import library as lib
 
 log = logging.getLogger("flask_medialib")
@@ -76,14 +86,17 @@ class CoverLink:
     token: str  # for signing.COVER, served at medialib_files.serve
     public: bool  # the library or space is public-read
     token_expires: float | None = None  # epoch seconds of the access token's expiry (None: no token)
+    location: str | None = None  # the store's own URL of the cover (s3), which the 302 goes to instead
 
 
 @dataclass(frozen=True)
 class CoverEntry:
-    """A cached cover: encoded bytes, or (``data`` None) "serve the stored original as it is"."""
+    """A cached cover: encoded bytes, a stored rendition object (``key``), or (neither) "serve the
+    stored original as it is"."""
 
     mime: str
     data: bytes | None = None
+    key: str | None = None  # the storage key of the rendition object (storages that keep renditions)
 
 
 @dataclass(frozen=True)
@@ -141,8 +154,11 @@ def cover_link(
         if ensure_cover(media, size):
             public = is_public(library, space)
             token_expires = _epoch(caller.token.expires_at) if caller.token is not None else None
-            url = signing.sign(signing.COVER, media, size, public=public, space_pk=space.pk)
-            link = CoverLink(url, public, token_expires)
+            # One end for both URLs: the store's lives exactly as long as ours.
+            expires = signing.expiry()
+            signed = signing.sign(signing.COVER, media, size, public=public, space_pk=space.pk, expires=expires)
+            location = cover_location(state, media, size, expires, public=public)
+            link = CoverLink(signed, public, token_expires, location)
             confirm(state, media.uid, media.version, generation)
             _memoise(state, (library_id, space_id, album_name, size, token, user_id), space.pk, generation, link)
             return link
@@ -355,14 +371,45 @@ def ensure_cover(media: Media, size: int) -> bool:
     # No cover is ever stored for a broken version, so the warm path asks once.
     if state.cache.has(cover_key(state, media, size)):
         return True
+    return cover_entry(media, size) is not None
+
+
+def cover_entry(media: Media, size: int) -> CoverEntry | None:
+    """The cover of ``media`` at ``size`` (rendered and cached on a miss); None when the media is broken."""
+    state = get_state()
+    entry = state.cache.get(cover_key(state, media, size))
+    if isinstance(entry, CoverEntry):
+        return entry
     if state.cache.get(broken_key(state, media)) is not None:
-        return False
+        return None
     try:
-        _cached_or_render(state, media, size)
+        return _cached_or_render(state, media, size)
     except MediaError as exc:
         _mark_broken(state, media, exc)
-        return False
-    return True
+        return None
+
+
+def cover_location(state: MediaLibState, media: Media, size: int, expires: float, *, public: bool) -> str | None:
+    """The store's URL (until epoch ``expires``) of a cover that ``ensure_cover`` found; None: the app serves it.
+
+    Only storages that keep renditions have one (local storage: no cache round trip).
+    """
+    if not state.storage.stores_renditions:
+        return None
+    entry = state.cache.get(cover_key(state, media, size))
+    if not isinstance(entry, CoverEntry):
+        return None  # evicted meanwhile: the app's URL renders or finds it again
+    return _direct_url(state, media, entry, int(expires - signing.now()), public)
+
+
+def _direct_url(state: MediaLibState, media: Media, entry: CoverEntry, seconds: int, public: bool) -> str | None:
+    # The headers the app's own answer would carry: these bytes never change under this URL.
+    cache_control = f"{'public' if public else 'private'}, max-age={seconds}, immutable"
+    if entry.key is not None:
+        return state.storage.url(entry.key, seconds, cache_control=cache_control)
+    if entry.data is None and media.storage_key:  # the stored original as uploaded
+        return state.storage.url(media.storage_key, seconds, cache_control=cache_control)
+    return None
 
 
 def rendered_cover(media: Media, size: int) -> tuple[bytes, str]:
@@ -370,6 +417,11 @@ def rendered_cover(media: Media, size: int) -> tuple[bytes, str]:
     state = get_state()
     try:
         entry = _cached_or_render(state, media, size)
+        if entry.key is not None:
+            try:
+                return state.storage.get_bytes(entry.key), entry.mime
+            except (FileNotFoundError, ValueError):
+                raise MediaError(f"media {media.id}: its stored cover is missing") from None
         if entry.data is None:
             with _local_file(state, media) as path, open(path, "rb") as fp:
                 return fp.read(), entry.mime
@@ -379,16 +431,18 @@ def rendered_cover(media: Media, size: int) -> tuple[bytes, str]:
         raise not_found("this media can no longer be shown; ask for the cover again", "NoCoverMedia") from None
 
 
-def stored_original_url(media: Media, size: int, expires: int) -> str | None:
-    """The storage's own URL (s3) of a cover that is the stored original as uploaded; None: the app serves it."""
+def stored_cover_url(media: Media, size: int, seconds: int, *, public: bool) -> str | None:
+    """The store's URL (for ``seconds``) of a cover of ``media``, rendered first if need be; None: the app serves it.
+
+    Storages that keep renditions only (s3: its rendition object or the original as uploaded).
+    """
     state = get_state()
-    if size or not media.storage_key:
+    if not state.storage.stores_renditions:
         return None
-    direct = state.storage.url(media.storage_key, expires)  # local: None, and no cache round trip
-    if direct is None:
-        return None
-    entry = state.cache.get(cover_key(state, media, 0))  # evicted: rendered_cover decides and caches again
-    return direct if isinstance(entry, CoverEntry) and entry.data is None else None
+    entry = cover_entry(media, size)
+    if entry is None:
+        raise not_found("this media can no longer be shown; ask for the cover again", "NoCoverMedia")
+    return _direct_url(state, media, entry, seconds, public)
 
 
 def _cached_or_render(state: MediaLibState, media: Media, size: int) -> CoverEntry:
@@ -396,6 +450,10 @@ def _cached_or_render(state: MediaLibState, media: Media, size: int) -> CoverEnt
     key = cover_key(state, media, size)
     entry = state.cache.get(key)
     if isinstance(entry, CoverEntry):
+        return entry
+    entry = _stored_rendition(state, media, size)  # rendered before, and the cache forgot it
+    if entry is not None:
+        state.cache.set(key, entry)
         return entry
     if not jobs.renders_here(state):  # MEDIALIB_JOBS = "celery": a worker renders, this process waits
         return jobs.render_remote(state, media, size, key, broken_key(state, media))
@@ -405,9 +463,43 @@ def _cached_or_render(state: MediaLibState, media: Media, size: int) -> CoverEnt
         entry = state.cache.get(key)
         if isinstance(entry, CoverEntry):
             return entry
-        entry = _render(state, media, size, Timings())
+        entry = _keep(state, media, size, _render(state, media, size, Timings()))
         state.cache.set(key, entry)
         return entry
+
+
+# -- rendition objects (storages that keep renditions) ------------------------------------
+
+_EXT = {"image/jpeg": ".jpg", "image/webp": ".webp", "image/png": ".png", "image/gif": ".gif"}
+
+
+def rendition_key(state: MediaLibState, media: Media, name: str, mime: str) -> str:
+    """The storage key of rendition ``name`` of ``media`` (its folder is its identity: see storage.keys)."""
+    prefix = keys.rendition_prefix(identity.installation_id(state), media.uid, media.version)
+    return keys.rendition_key(prefix, name + _EXT.get(mime, ".bin"))
+
+
+def _cover_name(state: MediaLibState, size: int) -> str:
+    return f"c{size}-{_variant(state)}"
+
+
+def _keep(state: MediaLibState, media: Media, size: int, entry: CoverEntry) -> CoverEntry:
+    """Rendered bytes as the storage wants them: an object (s3) or the cache entry itself (local)."""
+    if entry.data is None or not state.storage.stores_renditions:
+        return entry
+    # Same key, same bytes: two renders of one cover (two hosts, a lock that timed out) write alike.
+    key = rendition_key(state, media, _cover_name(state, size), entry.mime)
+    state.storage.put_bytes(key, entry.data, entry.mime)
+    return CoverEntry(entry.mime, key=key)
+
+
+def _stored_rendition(state: MediaLibState, media: Media, size: int) -> CoverEntry | None:
+    """The cover's object when the store holds it already (one HEAD, on cache misses only)."""
+    if not state.storage.stores_renditions:
+        return None
+    mime = _MIME[state.config["MEDIALIB_COVER_FORMAT"]]
+    key = rendition_key(state, media, _cover_name(state, size), mime)
+    return CoverEntry(mime, key=key) if state.storage.exists(key) else None
 
 
 def _mark_broken(state: MediaLibState, media: Media, exc: Exception) -> None:

@@ -14,7 +14,9 @@ in one :func:`transaction` of its space, which
    when the transaction fails: never a row without bytes, nor bytes without
    a row);
 4. after the commit: bumps the space generation, deletes the bytes that no
-   row of their space references any more, and announces the events.
+   row of their space references any more and the rendition objects (covers,
+   previews: where the storage keeps them) of every media version deleted or
+   replaced, and announces the events.
 
 Bytes belong to the space of the upload that stored them; materials of the
 same space may share them (``path: media:<id>``). A storage key is orphaned
@@ -27,17 +29,21 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, delete, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from .. import events, generations
-from ..errors import MediaLibError
+from .. import events, generations, identity
+from ..errors import HTTPError, MediaLibError
 from ..models import MaterialEvent, Media, Space
 from ..state import MediaLibState, get_state
+from ..storage import keys
 from . import items as rendering
+
+log = logging.getLogger("flask_medialib")
 
 # Column values of a new row that callers need not spell out.
 _DEFAULTS: dict[str, Any] = {
@@ -79,6 +85,7 @@ class Transaction:
         self.events: list[MaterialEvent] = []
         self.stored: list[str] = []  # keys moved in here: removed again if the transaction fails
         self.released: set[str] = set()  # keys rows stopped using: candidates for deletion
+        self.retired: set[tuple[str, int]] = set()  # (uid, version) of media versions gone: their renditions go
 
     def add(self, rows: list[dict[str, Any]], *, on_conflict: MediaLibError | None = None) -> list[dict[str, Any]]:
         """Insert ``rows`` (from :func:`new_row`; each gets its ``id``) and their ``material_add`` event."""
@@ -120,14 +127,15 @@ class Transaction:
         """
         session = self.state.session
         base = [Media.space_pk == self.space.pk] + ([where] if where is not None else [])
-        found: dict[int, str | None] = {}
+        found: dict[int, tuple[str | None, str, int]] = {}
+        columns = (Media.id, Media.storage_key, Media.uid, Media.version)
         if ids is None:
-            found.update((i, k) for i, k in session.execute(select(Media.id, Media.storage_key).where(*base)))
+            found.update((i, (k, u, v)) for i, k, u, v in session.execute(select(*columns).where(*base)))
             deleted = sorted(found)
         else:
             for part in _chunks(list(dict.fromkeys(ids))):
-                stmt = select(Media.id, Media.storage_key).where(*base, Media.id.in_(part))
-                found.update((i, k) for i, k in session.execute(stmt))
+                stmt = select(*columns).where(*base, Media.id.in_(part))
+                found.update((i, (k, u, v)) for i, k, u, v in session.execute(stmt))
             deleted = [i for i in dict.fromkeys(ids) if i in found]
         if not deleted:
             return []
@@ -136,7 +144,8 @@ class Transaction:
         else:
             for part in _chunks(deleted):
                 session.execute(delete(Media).where(Media.id.in_(part)))
-        self.released.update(k for k in found.values() if k)
+        self.released.update(k for k, _, _ in found.values() if k)
+        self.retired.update((u, v) for _, u, v in found.values())
         self.events.append(events.record(self.space, events.MATERIAL_DELETE, {"materialIds": deleted}))
         return deleted
 
@@ -174,8 +183,23 @@ def transaction(space: Space) -> Iterator[Transaction]:
         generations.bump(space_pk)  # answers derived from the space's media are stale now
     for key in orphans:  # after the commit: a failed commit must not lose bytes
         state.storage.delete(key)
+    _drop_renditions(state, tx.retired)
     for event in tx.events:
         events.announce(event)
+
+
+def _drop_renditions(state: MediaLibState, retired: Iterable[tuple[str, int]]) -> None:
+    """Delete the rendition objects of media versions that no row shows any more (storages that keep them)."""
+    if not state.storage.stores_renditions or not retired:
+        return
+    installation = identity.installation_id(state)
+    for uid, version in sorted(retired):
+        try:
+            state.storage.delete_prefix(keys.rendition_prefix(installation, uid, version))
+        except HTTPError as exc:
+            # Committed already: the change stands, and no URL of this version is issued again
+            # (presigned ones end with their lifetime); the log names what to remove by hand.
+            log.warning("renditions of media %s v%s were not deleted: %s", uid, version, exc.message)
 
 
 # -- one-call forms ------------------------------------------------------------------
@@ -223,6 +247,7 @@ def replace(
                 key = str(stored_key)
             if media.storage_key:
                 released.append(media.storage_key)
+            tx.retired.add((media.uid, media.version))  # renditions of the old bytes
             media.storage_key = key
             media.version = (media.version or 1) + 1
         for name, value in values.items():

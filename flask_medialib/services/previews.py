@@ -4,7 +4,9 @@ A ``size`` preview is the cover engine's face-aware square (:mod:`.covers`);
 these keep the whole picture and its aspect ratio, never larger than the
 original. Rendered bytes are cached under the media's identity (installation,
 uid, version: see :func:`.covers.media_tag`), so a replaced or deleted file can
-never bring old pixels back, nor can another app sharing the cache.
+never bring old pixels back, nor can another app sharing the cache. Where the
+storage keeps renditions (s3) a preview is an object under its rendition key
+instead, and the cache only remembers that it exists.
 """
 
 from __future__ import annotations
@@ -57,20 +59,56 @@ def unpack(code: int) -> tuple[int, int]:
 def rendered_preview(media: Media, box: tuple[int, int]) -> tuple[bytes, str]:
     """(bytes, mime) of ``media`` resized to ``box``: from the cache, else decoded and resized now."""
     state = get_state()
-    kind = KIND_NAMES.get(media.kind)
-    if kind not in ("image", "video") or not media.storage_key:
-        raise not_found("this file has no preview", "FileNotFound")
+    kind = _kind(media)
     # Bound to the media's identity like every other artefact (never the reusable id).
     key = f"preview:{covers.media_tag(state, media)}:{box[0]}x{box[1]}:{state.config['MEDIALIB_COVER_FORMAT']}"
     cached = state.cache.get(key)
     if cached is not None:
         return cached[0], cached[1]
+    data, mime = _render(media, kind, box)
+    state.cache.set(key, (data, mime))
+    return data, mime
+
+
+def stored_preview_url(media: Media, box: tuple[int, int], seconds: int) -> str | None:
+    """The store's URL (for ``seconds``) of the preview object, rendered and stored first if need be.
+
+    None where the storage keeps no renditions (local: :func:`rendered_preview` serves the bytes).
+    The cache remembers that the object exists, so a warm preview asks the store nothing.
+    """
+    state = get_state()
+    if not state.storage.stores_renditions:
+        return None
+    kind = _kind(media)
+    cfg = state.config
+    mime = _MIME[cfg["MEDIALIB_COVER_FORMAT"]]
+    name = f"p{box[0]}x{box[1]}-q{cfg['MEDIALIB_COVER_QUALITY']}"
+    marker = f"preview:obj:{covers.media_tag(state, media)}:{name}:{cfg['MEDIALIB_COVER_FORMAT']}"
+    key = state.cache.get(marker)
+    if not isinstance(key, str):
+        key = covers.rendition_key(state, media, name, mime)
+        if not state.storage.exists(key):  # rendered before and the cache forgot: no second render
+            data, _ = _render(media, kind, box)
+            state.storage.put_bytes(key, data, mime)  # same key, same bytes: racing renders agree
+        state.cache.set(marker, key)
+    return state.storage.url(key, seconds, cache_control=f"private, max-age={seconds}, immutable")
+
+
+def _kind(media: Media) -> str:
+    kind = KIND_NAMES.get(media.kind)
+    if kind not in ("image", "video") or not media.storage_key:
+        raise not_found("this file has no preview", "FileNotFound")
+    return kind
+
+
+def _render(media: Media, kind: str, box: tuple[int, int]) -> tuple[bytes, str]:
+    state = get_state()
     fmt = state.config["MEDIALIB_COVER_FORMAT"]
+    assert media.storage_key is not None  # _kind checked it
     try:
         with state.storage.open_local(media.storage_key) as path:
             image = load_media_image(path, kind, max_pixels=state.config["MEDIALIB_MAX_IMAGE_PIXELS"], target=max(box))
     except (MediaError, FileNotFoundError):
         raise not_found("this file can no longer be decoded", "FileNotFound") from None
     data = encode_image(image.resize(box, Image.Resampling.LANCZOS), fmt, state.config["MEDIALIB_COVER_QUALITY"])
-    state.cache.set(key, (data, _MIME[fmt]))
     return data, _MIME[fmt]

@@ -14,12 +14,16 @@ from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, Protocol
 
 from ..errors import ConfigError
-from .keys import check_key, new_key
+from .keys import check_key, new_key, rendition_key, rendition_prefix
 from .local import LocalStorage
 
 
 class Storage(Protocol):
     """The bytes of originals (and renditions) under server-made keys."""
+
+    #: Whether covers and previews are stored as objects beside the originals (``s3``: the
+    #: store serves them) or kept in the cache and served by the app (``local``).
+    stores_renditions: bool
 
     def new_key(self, ext: str) -> str: ...
 
@@ -43,16 +47,21 @@ class Storage(Protocol):
         """Remove ``key``; no error when it holds nothing."""
         ...
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every key under the folder ``prefix`` (ending in ``/``); returns how many."""
+        ...
+
     def exists(self, key: str) -> bool: ...
 
     def size(self, key: str) -> int:
         """Bytes stored under ``key``; FileNotFoundError when none."""
         ...
 
-    def url(self, key: str, expires: int, filename: str | None = None) -> str | None:
+    def url(self, key: str, expires: int, filename: str | None = None, cache_control: str | None = None) -> str | None:
         """A URL that serves ``key`` for ``expires`` seconds without the app (None: the app serves it).
 
-        ``filename`` asks the download to be saved under that name (where the backend can say so).
+        ``filename`` asks the download to be saved under that name, ``cache_control`` the answer to
+        carry that header (where the backend can say so: presigned GETs, not a public base).
         """
         ...
 
@@ -105,4 +114,13 @@ def make_storage(config: Mapping[str, Any], default_root: str) -> Storage:
     return LocalStorage(config["MEDIALIB_STORAGE_ROOT"] or default_root)
 
 
-__all__ = ["DirectUploads", "LocalStorage", "Storage", "check_key", "make_storage", "new_key"]
+__all__ = [
+    "DirectUploads",
+    "LocalStorage",
+    "Storage",
+    "check_key",
+    "make_storage",
+    "new_key",
+    "rendition_key",
+    "rendition_prefix",
+]

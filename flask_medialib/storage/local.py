@@ -14,6 +14,10 @@ from .keys import check_key, new_key
 
 
 class LocalStorage:
+    # Renditions stay in the cache: served from it in one round trip, they gain nothing from a
+    # file of their own, which would need a stat per request and a sweep of its own.
+    stores_renditions = False
+
     def __init__(self, root: str) -> None:
         self.root = Path(root)
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
@@ -67,13 +71,19 @@ class LocalStorage:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(key))
 
+    def delete_prefix(self, prefix: str) -> int:
+        folder = self.path(prefix.rstrip("/"))
+        removed = sum(len(files) for _, _, files in os.walk(folder))
+        shutil.rmtree(folder, ignore_errors=True)
+        return removed
+
     def exists(self, key: str) -> bool:
         return os.path.isfile(self.path(key))
 
     def size(self, key: str) -> int:
         return os.path.getsize(self.path(key))
 
-    def url(self, key: str, expires: int, filename: str | None = None) -> str | None:
+    def url(self, key: str, expires: int, filename: str | None = None, cache_control: str | None = None) -> str | None:
         return None  # the extension serves local files through its own signed URLs
 
 

@@ -37,6 +37,9 @@ _STAGING_PREFIX = "medialib-upload-"
 
 
 class S3Storage:
+    # Covers and previews are objects too: the cover 302 goes to the store, never through the app.
+    stores_renditions = True
+
     def __init__(
         self,
         *,
@@ -133,6 +136,17 @@ class S3Storage:
         with _store_call():
             self.client.delete_object(Bucket=self.bucket, Key=name)
 
+    def delete_prefix(self, prefix: str) -> int:
+        folder = self.object_key(prefix.rstrip("/")) + "/"
+        removed = 0
+        with _store_call():
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+                names = [{"Key": item["Key"]} for item in page.get("Contents", ())]
+                if names:  # a page holds at most 1000 keys: what one DeleteObjects takes
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": names, "Quiet": True})
+                    removed += len(names)
+        return removed
+
     # -- reading ---------------------------------------------------------------
 
     def get_bytes(self, key: str) -> bytes:
@@ -168,13 +182,15 @@ class S3Storage:
             head = self.client.head_object(Bucket=self.bucket, Key=name)
         return int(head["ContentLength"])
 
-    def url(self, key: str, expires: int, filename: str | None = None) -> str | None:
+    def url(self, key: str, expires: int, filename: str | None = None, cache_control: str | None = None) -> str | None:
         name = self.object_key(key)
         if self.public_url:
             return f"{self.public_url}/{quote(name)}"
         params: dict[str, str] = {"Bucket": self.bucket, "Key": name}
         if filename:
             params["ResponseContentDisposition"] = _attachment(filename)
+        if cache_control:
+            params["ResponseCacheControl"] = cache_control
         return self._presign("get_object", params, expires)
 
     # -- direct uploads: the client sends the bytes to the bucket ------------------

@@ -1,4 +1,4 @@
-"""Album cover API (SMH): a 302 to a signed URL of the cover image."""
+"""Album cover API (SMH): a 302 to a signed URL of the cover image (or, on s3, to the store's URL of it)."""
 
 from __future__ import annotations
 
@@ -64,5 +64,9 @@ def cover(library_id: str, space_id: str, album_name: str | None = None) -> Resp
     # Short-lived: the target URL changes with the media, so a browser must ask again soon. A copy that
     # nginx hands out later is that much older: its max-age leaves room for that, the bound stays whole.
     max_age = max(config["MEDIALIB_COVER_REDIRECT_MAX_AGE"] - keep, 0)
-    response = redirect_to(link.token, f"{'public' if link.public else 'private'}, max-age={max_age}")
+    cache_control = f"{'public' if link.public else 'private'}, max-age={max_age}"
+    if link.location is not None:  # s3: straight to the cover's object (it expires with our signed URL)
+        response = Response(status=302, headers={"Location": link.location, "Cache-Control": cache_control})
+    else:
+        response = redirect_to(link.token, cache_control)
     return let_proxy_keep(response, keep)

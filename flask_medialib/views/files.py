@@ -75,8 +75,8 @@ def serve(token: str) -> Response:
             raise not_found("the stored file of this media is missing", "FileNotFound") from None
         response.headers["Cache-Control"] = cache_control
         return response
-    direct = covers.stored_original_url(media, ref.size, max_age)
-    if direct is not None:  # s3: a cover that is the original as uploaded comes from the bucket too
+    direct = covers.stored_cover_url(media, ref.size, max_age, public=visibility == "public")
+    if direct is not None:  # s3: the cover's object (or the original as uploaded) comes from the bucket too
         return _to_storage(direct, f"{visibility}, max-age={max_age}")
     rendered = covers.rendered_cover(media, ref.size)
     covers.confirm(state, media.uid, media.version, generation)

@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+import requests
 from cover_helpers import (
     at,
     close_to,
@@ -49,7 +50,12 @@ def test_cover_is_a_302_to_a_signed_square_jpeg(client, album_lib):
     assert close_to(mean_color(image), RED)
     assert "max-age=" in headers["Cache-Control"]
     etag = headers["ETag"]
-    with client.get(resp.headers["Location"], headers={"If-None-Match": etag}) as again:
+    location = resp.headers["Location"]
+    if location.startswith("http://127.0.0.1"):  # s3: the cover's object, from the bucket
+        with requests.get(location, headers={"If-None-Match": etag}, timeout=10) as again:
+            assert again.status_code == 304
+        return
+    with client.get(location, headers={"If-None-Match": etag}) as again:
         assert again.status_code == 304
 
 

@@ -89,12 +89,20 @@ def _preview(library: Library, space: Space, media: Media, args: dict[str, Any])
         if size is None:
             box = previews.preview_box(media.width or 0, media.height or 0, scale=args["scale"],
                                        width_size=args["width_size"], height_size=args["height_size"])  # fmt: skip
+        # s3: straight to the rendition's object, whose URL lives as long as ours would.
+        expires = signing.expiry()
         if box is not None:
-            token = signing.sign(_PREVIEW, media, previews.pack(box))
+            direct = previews.stored_preview_url(media, box, int(expires - signing.now()))
+            if direct is not None:
+                return Response(status=302, headers={"Location": direct, "Cache-Control": cache_control})
+            token = signing.sign(_PREVIEW, media, previews.pack(box), expires=expires)
             return Response(status=302, headers={"Location": url_for(".preview", token=token),
                                                  "Cache-Control": cache_control})  # fmt: skip
         if covers.ensure_cover(media, size or 0):
-            token = signing.sign(signing.COVER, media, size or 0, public=public, space_pk=space.pk)
+            direct = covers.cover_location(get_state(), media, size or 0, expires, public=public)
+            if direct is not None:
+                return Response(status=302, headers={"Location": direct, "Cache-Control": cache_control})
+            token = signing.sign(signing.COVER, media, size or 0, public=public, space_pk=space.pk, expires=expires)
             return redirect_to(token, cache_control)
     response = redirect_to(signing.sign(signing.ORIGINAL, media), "private, max-age=60")
     response.headers.update(render.file_headers(media))
@@ -113,6 +121,10 @@ def preview(token: str) -> Response:
     if ref.rendition != _PREVIEW:
         raise forbidden("this URL is not a preview URL", "InvalidSignature")
     media = covers.signed_media(ref)
+    left = max(int(ref.expires - signing.now()), 0)
+    direct = previews.stored_preview_url(media, previews.unpack(ref.size), left)
+    if direct is not None:  # s3: the preview's object, from the bucket
+        return Response(status=302, headers={"Location": direct, "Cache-Control": f"private, max-age={left}"})
     data, mime = previews.rendered_preview(media, previews.unpack(ref.size))
     response = Response(data, mimetype=mime)
     response.set_etag(ref.etag)
