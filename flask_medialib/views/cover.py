@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
-from werkzeug.wrappers import Response
+from flask import Response, request
 
 from .. import schemas, signing
 from ..services import covers
