@@ -309,3 +309,20 @@ def test_a_public_base_serves_covers_from_their_objects(app, client, make_lib) -
     assert cover.status_code == 302 and cover.headers["Location"].startswith(base)
     key = cover.headers["Location"][len(base) :]
     assert key.startswith(prefix_of(app, the_media(app, "p.jpg"))) and state.storage.exists(key)
+
+
+@pytest.mark.s3_only
+def test_nginx_may_keep_the_302_to_the_object_no_longer_than_it_lives(app, client, make_lib) -> None:
+    app.config["MEDIALIB_PROXY_CACHE_SECONDS"] = 5
+    made = make_lib(album_based=True, albums=("a",))
+    client.put(f"{API}/file/lib1/-/a/p.jpg", query_string={"access_token": made.admin}, data=jpeg())
+    for _ in range(2):  # cold, then from the memo
+        cover = client.get(f"{API}/album/lib1/-/cover/a", query_string={"access_token": made.admin, "size": 16})
+        assert cover.status_code == 302 and bucket_key(app, cover.headers["Location"]).startswith("r/")
+        assert cover.headers["X-Accel-Expires"] == "5"
+        max_age = app.config["MEDIALIB_COVER_REDIRECT_MAX_AGE"] - 5
+        assert cover.headers["Cache-Control"].endswith(f"max-age={max_age}")
+    # A token in a header: nginx keys by the URI, so this answer is not for it.
+    headers = {"Authorization": f"Bearer {made.admin}"}
+    cover = client.get(f"{API}/album/lib1/-/cover/a", query_string={"size": 16}, headers=headers)
+    assert cover.status_code == 302 and "X-Accel-Expires" not in cover.headers
