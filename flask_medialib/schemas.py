@@ -34,6 +34,7 @@ _RELEVANT = np.zeros(256, dtype=bool)
 _RELEVANT[list(b'[]{}",')] = True
 _QUOTE = ord('"')
 _COMMA = ord(",")
+_BLANK = re.compile(rb"[ \t\n\r]*")  # JSON's whitespace
 _DEPTH_CHUNK = 1 << 22
 
 
@@ -47,8 +48,9 @@ def json_outline(data: bytes, limit: int | None = None) -> tuple[int, int]:
     the depth exceeds it. The item count is 0 unless the text is an array. On
     malformed text both are exact up to the first error, where the parser stops anyway.
     """
-    stripped = data.lstrip()
-    array = stripped[:1] == b"["
+    # Positions, not slices: a slice of a 64 MiB body would copy it.
+    first = _past_blanks(data, 0)
+    array = data[first : first + 1] == b"["
     text = np.frombuffer(data.replace(b"\\\\", b"").replace(b'\\"', b""), dtype=np.uint8)
     depth = deepest = inside = commas = 0
     for start in range(0, len(text), _DEPTH_CHUNK):
@@ -64,8 +66,15 @@ def json_outline(data: bytes, limit: int | None = None) -> tuple[int, int]:
         if array:
             commas += int(np.count_nonzero((chunk == _COMMA) & outside & (running == 1)))
         depth, inside = int(running[-1]), int(not outside[-1])
-    empty = not array or stripped[1:].lstrip()[:1] == b"]"
+    after = _past_blanks(data, first + 1)
+    empty = not array or data[after : after + 1] == b"]"
     return deepest, 0 if empty else commas + 1
+
+
+def _past_blanks(data: bytes, at: int) -> int:
+    """The index of the first byte at or after ``at`` that is not JSON whitespace."""
+    found = _BLANK.match(data, at)
+    return found.end() if found else at
 
 
 def json_depth(data: bytes, limit: int | None = None) -> int:
