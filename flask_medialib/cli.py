@@ -80,21 +80,29 @@ def _print_sql(action: Callable[..., Any], revision: str, *, adopt: bool) -> Non
     action(cfg, revision, sql=True)
 
 
+def _move(
+    online: Callable[[Any, str], Any], offline: Callable[..., Any], revision: str, *, sql: bool, adopt: bool
+) -> str | None:
+    """One schema move, under the schema lock or printed as SQL; the revision reached (None: base, or SQL printed)."""
+    try:
+        if sql:
+            _print_sql(offline, revision, adopt=adopt)
+            return None
+        with migrations.locked(get_state().db.engine) as conn:
+            online(conn, revision)
+            return migrations.current_revision(conn)
+    except (MediaLibError, AlembicError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @db_group.command("upgrade")
 @click.argument("revision", default="head")
 @click.option("--sql", is_flag=True, help=_SQL_HELP)
 def db_upgrade(revision: str, sql: bool) -> None:
     """Upgrade to REVISION (default head); adopts tables made before migrations existed."""
-    try:
-        if sql:
-            _print_sql(command.upgrade, revision, adopt=True)
-            return
-        with migrations.locked(get_state().db.engine) as conn:
-            migrations.upgrade(conn, revision)
-            reached = migrations.current_revision(conn)
-    except (MediaLibError, AlembicError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"medialib schema at {reached}", err=True)
+    reached = _move(migrations.upgrade, command.upgrade, revision, sql=sql, adopt=True)
+    if not sql:
+        click.echo(f"medialib schema at {reached}", err=True)
 
 
 @db_group.command("downgrade")
@@ -102,16 +110,9 @@ def db_upgrade(revision: str, sql: bool) -> None:
 @click.option("--sql", is_flag=True, help=_SQL_HELP)
 def db_downgrade(revision: str, sql: bool) -> None:
     """Downgrade to REVISION (an id, -1, or base: base drops every medialib table and its rows)."""
-    try:
-        if sql:
-            _print_sql(command.downgrade, revision, adopt=False)
-            return
-        with migrations.locked(get_state().db.engine) as conn:
-            migrations.downgrade(conn, revision)
-            reached = migrations.current_revision(conn)
-    except (MediaLibError, AlembicError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"medialib schema at {reached or 'base'}", err=True)
+    reached = _move(migrations.downgrade, command.downgrade, revision, sql=sql, adopt=False)
+    if not sql:
+        click.echo(f"medialib schema at {reached or 'base'}", err=True)
 
 
 @db_group.command("current")
