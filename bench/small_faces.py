@@ -31,10 +31,8 @@ import requests
 from bench import media as bench_media
 from bench.cold_cover import breakdown, fetch
 from bench.common import (
-    APP_SPEC,
     app_env,
     flush_redis,
-    gunicorn,
     make_app,
     median,
     ms,
@@ -45,7 +43,7 @@ from bench.common import (
     verdict,
     write_section,
 )
-from bench.thumbor_compare import CONF, DEFAULT_VENV, clear, ensure_thumbor, fetch_plain, thumbor_server
+from bench.thumbor_compare import CONF, DEFAULT_VENV, clear, cold_side_by_side, ensure_thumbor, fetch_plain
 
 SIZE = 256
 SAME = 1.10  # the photo with the finer pass on may cost at most this much its render CPU with it off
@@ -136,16 +134,10 @@ def run(runs: int = 5, venv: Path = DEFAULT_VENV) -> str:
 
         ours: dict[str, list[float]] = {k: [] for k in keys}
         theirs: dict[str, list[float]] = {k: [] for k in keys}
-        with (
-            gunicorn("faces-cold", APP_SPEC, env, workers=1) as server,
-            thumbor_server(exe, conf, 1, "thumbor-faces") as thumbor,
-            requests.Session() as session,
-        ):
-            server.start("/", expect_workers=1)
-            thumbor.start("/healthcheck", timeout=120)
-            fetch(session, server.base + seeded.cover_path("warmup", SIZE))  # loads our model
-            clear(result_dir)
-            fetch_plain(session, thumbor.base + f"/unsafe/{SIZE + 1}x{SIZE + 1}/smart/{photo.path.name}")  # and theirs
+        warmup = seeded.cover_path("warmup", SIZE)
+        names = ("faces-cold", "thumbor-faces")
+        pair = cold_side_by_side(names, env, exe, conf, result_dir, warmup, photo.path.name)
+        with pair as (server, thumbor, session):
             for _ in range(runs):
                 for k in keys:
                     flush_redis(redis)

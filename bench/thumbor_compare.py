@@ -19,10 +19,12 @@ same 12 MP JPEG with its file loader, OpenCV face and feature detectors
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -105,6 +107,28 @@ def clear(folder: Path) -> None:
     folder.mkdir(parents=True)
 
 
+@contextlib.contextmanager
+def cold_side_by_side(
+    names: tuple[str, str], env: dict[str, str], exe: Path, conf: Path, result_dir: Path, warmup_url: str,
+    photo_name: str,
+) -> Iterator[tuple[Server, Server, requests.Session]]:  # fmt: skip
+    """Our app (1 gunicorn worker) and thumbor (1 process), both models loaded, thumbor's result storage empty.
+
+    ``warmup_url`` (a path on our app) and a thumbor crop of another size load the models first.
+    """
+    with (
+        gunicorn(names[0], APP_SPEC, env, workers=1) as ours,
+        thumbor_server(exe, conf, 1, names[1]) as theirs,
+        requests.Session() as session,
+    ):
+        ours.start("/", expect_workers=1)
+        theirs.start("/healthcheck", timeout=120)
+        fetch(session, ours.base + warmup_url)  # loads our model
+        clear(result_dir)
+        fetch_plain(session, theirs.base + f"/unsafe/{SIZE + 1}x{SIZE + 1}/smart/{photo_name}")  # and theirs
+        yield ours, theirs, session
+
+
 def run(runs: int = 5, seconds: int = 10, rounds: int = 1, venv: Path = DEFAULT_VENV) -> str:
     item = bench_media.make()[0]
     exe, installed = ensure_thumbor(venv)
@@ -124,16 +148,9 @@ def run(runs: int = 5, seconds: int = 10, rounds: int = 1, venv: Path = DEFAULT_
         # -- cold ---------------------------------------------------------------
         ours_cold: list[float] = []
         theirs_cold: list[float] = []
-        with (
-            gunicorn("cmp-cold", APP_SPEC, env, workers=1) as ours,
-            thumbor_server(exe, conf, 1, "thumbor-cold") as theirs,
-            requests.Session() as session,
-        ):
-            ours.start("/", expect_workers=1)
-            theirs.start("/healthcheck", timeout=120)
-            fetch(session, ours.base + seeded.cover_path("warmup", SIZE))  # loads our model
-            clear(result_dir)
-            fetch_plain(session, theirs.base + f"/unsafe/{SIZE + 1}x{SIZE + 1}/smart/{item.path.name}")  # and theirs
+        warmup = seeded.cover_path("warmup", SIZE)
+        names = ("cmp-cold", "thumbor-cold")
+        with cold_side_by_side(names, env, exe, conf, result_dir, warmup, item.path.name) as (ours, theirs, session):
             for _ in range(runs):
                 flush_redis(redis)
                 ours_cold.append(fetch(session, ours.base + seeded.cover_path("photos", SIZE))[0])
