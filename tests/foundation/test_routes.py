@@ -9,7 +9,7 @@ from flask import Flask
 from foundation_helpers import API, jpeg_bytes, media_count, mp4_bytes, png_bytes, stored_files
 from sqlalchemy import select
 
-from flask_medialib import get_state
+from flask_medialib import get_state, signing
 from flask_medialib.models import Album, Media
 
 
@@ -150,14 +150,19 @@ def test_image_and_video_are_probed(app: Flask, client, make_lib, tmp_path) -> N
     assert media.mime == "video/mp4" and media.kind_name == "video"
 
 
-def test_get_file_redirects_to_a_signed_url_of_the_same_bytes(client, make_lib, tmp_path) -> None:
+def test_get_file_redirects_to_a_signed_url_of_the_same_bytes(app: Flask, client, make_lib) -> None:
     made = make_lib(album_based=True, albums=("a",))
     data = jpeg_bytes(50, 40)
     client.put(f"{API}/file/lib1/-/a/pic.jpg", query_string=q(made.admin), data=data)
     answer = client.get(f"{API}/file/lib1/-/a/pic.jpg", query_string=q(made.admin))
     assert answer.status_code == 302
     location = answer.headers["Location"]
-    assert "pic" not in location and made.admin not in location
+    # The URL carries the media's identity, never its name or the token (decoded: its base64 may spell "pic").
+    prefix, token = location.rsplit("/", 1)
+    with app.app_context():
+        ref = signing.verify(token)
+        assert ref.uid == get_state(app).session.execute(select(Media.uid)).scalar_one()
+    assert "pic" not in prefix and made.admin not in location
     with client.get(location) as served:
         assert served.status_code == 200
         assert served.data == data
