@@ -214,21 +214,38 @@ def delete_space(library: Library, space: Space, *, force: bool) -> None:
     generations.bump(space_pk)
 
 
-def get_space(library: Library, space_id: str) -> Space:
+def _check_space_id(library: Library, space_id: str) -> None:
     if library.multi_tenant and space_id == ROOT_SPACE:
         raise not_found(f"library {library.id!r} is multi-tenant: name a space, '-' is not one", "SpaceNotFound")
     if not library.multi_tenant and space_id != ROOT_SPACE:
         raise not_found(f"library {library.id!r} is single-tenant: its one space is '-'", "SpaceNotFound")
+
+
+def _space_missing(library: Library, space_id: str) -> HTTPError:
+    return not_found(f"space {space_id!r} does not exist in library {library.id!r}", "SpaceNotFound")
+
+
+def get_space(library: Library, space_id: str) -> Space:
+    _check_space_id(library, space_id)
     stmt = select(Space).where(Space.library_id == library.id, Space.space_id == space_id)
     space = get_state().session.execute(stmt).scalar_one_or_none()
     if space is None:
-        raise not_found(f"space {space_id!r} does not exist in library {library.id!r}", "SpaceNotFound")
+        raise _space_missing(library, space_id)
     return space
 
 
 def resolve(library_id: str, space_id: str) -> tuple[Library, Space]:
-    library = get_library(library_id)
-    return library, get_space(library, space_id)
+    """The library and its space from one query (most requests start here), or the 404 of either."""
+    joined = (Space.library_id == Library.id) & (Space.space_id == space_id)
+    stmt = select(Library, Space).outerjoin(Space, joined).where(Library.id == library_id)
+    row = get_state().session.execute(stmt).one_or_none()
+    if row is None:
+        raise not_found(f"library {library_id!r} does not exist", "LibraryNotFound")
+    library, space = row
+    _check_space_id(library, space_id)
+    if space is None:
+        raise _space_missing(library, space_id)
+    return library, space
 
 
 # -- albums -----------------------------------------------------------------

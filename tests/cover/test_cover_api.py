@@ -171,6 +171,20 @@ def test_space_cover_of_a_library_without_albums(client, app):
     assert close_to(mean_color(image), GREEN)
 
 
+def test_an_album_name_is_looked_up_in_its_own_space_only(client):
+    library = make_library("multi", album_based=True, multi_tenant=True, public_read=True)
+    one, two = lib.create_space(library, "one"), lib.create_space(library, "two")
+    lib.create_album(library, one, "a")
+    upload(library, one, "a", "r.jpg", jpeg(RED), at(1))
+    lib.create_album(library, two, "b")
+    image, _, _ = fetch_cover(client, cover_path("multi", "one", album="a", size=8))
+    assert close_to(mean_color(image), RED)
+    missing = client.get(cover_path("multi", "two", album="a", size=8))
+    assert (missing.status_code, missing.get_json()["code"]) == (404, "DirectoryNotFound")
+    empty = client.get(cover_path("multi", "two", album="b", size=8))
+    assert (empty.status_code, empty.get_json()["code"]) == (404, "NoCoverMedia")
+
+
 def test_empty_album_is_404(client, album_lib):
     resp = client.get(cover_path("lib", size=8))
     assert resp.status_code == 404
