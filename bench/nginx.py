@@ -1,9 +1,10 @@
 """The nginx of docs/deployment.rst (``docs/nginx/medialib.conf``), made runnable on loopback.
 
 The benchmark and the tests run that very file, so what they measure and prove is what the
-docs tell people to run: this only drops TLS and the http-to-https server, puts loopback
-addresses and throw-away folders in place of the production ones, and wraps it in a main
-config for one nginx process of the current user. Each replaced text must appear exactly once,
+docs tell people to run: this puts loopback addresses and throw-away folders in place of the
+production ones (and, for plain http, drops TLS and the http-to-https server; with ``tls``
+it keeps both, with the given certificate), and wraps it in a main config for one nginx
+process of the current user. Each replaced text must appear exactly once,
 so an edit of the docs that this no longer fits fails loudly instead of drifting.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "docs" / "nginx" / "medialib.conf"
@@ -46,15 +48,33 @@ def _replace_once(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def site(port: int, app_port: int, storage: Path, cache: Path, access_log: Path | None = None) -> str:
-    """The template's http-block text for loopback: plain http on ``port``, the app on ``app_port``."""
+@dataclass(frozen=True)
+class TLS:
+    """The certificate and key in place of the docs' ones, and the loopback port of the plain http server."""
+
+    cert: Path
+    key: Path
+    http_port: int
+
+
+def site(
+    port: int, app_port: int, storage: Path, cache: Path, access_log: Path | None = None, tls: TLS | None = None
+) -> str:
+    """The template's http-block text for loopback: the app on ``app_port``; plain http on ``port``,
+    or with ``tls`` https on ``port`` and the docs' http-to-https server on ``tls.http_port``."""
     text = TEMPLATE.read_text()
     if text.count(_PLAIN_HTTP) != 1:
         raise ValueError(f"{TEMPLATE} no longer holds {_PLAIN_HTTP!r} exactly once; update bench/nginx.py")
-    text = text[: text.index(_PLAIN_HTTP)]
-    for line in _TLS:
-        text = _replace_once(text, line, "")
-    text = _replace_once(text, "listen 443 ssl http2;", f"listen 127.0.0.1:{port};")
+    if tls is None:
+        text = text[: text.index(_PLAIN_HTTP)]
+        for line in _TLS:
+            text = _replace_once(text, line, "")
+        text = _replace_once(text, "listen 443 ssl http2;", f"listen 127.0.0.1:{port};")
+    else:
+        for line, path in zip(_TLS, (tls.cert, tls.key), strict=True):
+            text = _replace_once(text, line, line.replace(line.split()[-1], f"{path.resolve()};"))
+        text = _replace_once(text, "listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl http2;")
+        text = _replace_once(text, "listen 80;", f"listen 127.0.0.1:{tls.http_port};")
     text = _replace_once(text, "server 127.0.0.1:8000;", f"server 127.0.0.1:{app_port};")
     text = _replace_once(text, "alias /srv/medialib/storage/;", f"alias {storage.resolve()}/;")
     text = _replace_once(text, "proxy_cache_path /var/cache/nginx/medialib ", f"proxy_cache_path {cache} ")
@@ -62,12 +82,14 @@ def site(port: int, app_port: int, storage: Path, cache: Path, access_log: Path 
     return _replace_once(text, "access_log /var/log/nginx/medialib.log medialib_no_query;", log)
 
 
-def write_conf(folder: Path, port: int, app_port: int, storage: Path, access_log: Path | None = None) -> list[str]:
+def write_conf(
+    folder: Path, port: int, app_port: int, storage: Path, access_log: Path | None = None, tls: TLS | None = None
+) -> list[str]:
     """Writes ``folder/nginx.conf`` (cache and temporary files under ``folder``); the argv that runs it."""
     if NGINX is None:
         raise RuntimeError("nginx is missing: apt-get install nginx-light")
     folder.mkdir(parents=True, exist_ok=True)
-    text = site(port, app_port, storage, folder / "cache", access_log)
+    text = site(port, app_port, storage, folder / "cache", access_log, tls)
     conf = folder / "nginx.conf"
     conf.write_text(MAIN.format(tmp=folder, site=text))
     return [NGINX, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(conf)]
