@@ -338,6 +338,34 @@ def sweep_staging_command() -> None:
     click.echo(f"removed {sweep(force=True)} expired upload session(s)")
 
 
+@medialib_cli.command("sweep-renditions")
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
+def sweep_renditions_command(dry_run: bool) -> None:
+    """Remove rendition objects (s3) of media versions that no longer exist: renders that raced a
+    delete or replace, and folder deletes that failed. Reads the whole rendition folder of this
+    installation: run it from cron (daily is plenty), not per request."""
+    from .services.media import sweep_renditions
+
+    if not get_state().storage.stores_renditions:
+        click.echo("nothing to sweep: this storage keeps no rendition objects (covers live in the cache)")
+        return
+    totals = [0, 0]
+
+    def progress(looked_at: int, stale: int) -> None:  # the listing's length is unknown: a running count
+        totals[0] += looked_at
+        totals[1] += stale
+        click.echo(f"\rlooked at {totals[0]} object(s), {totals[1]} stale", nl=False, err=True)
+
+    try:
+        looked_at, removed = sweep_renditions(dry_run=dry_run, on_page=progress)
+    except MediaLibError as exc:
+        click.echo(err=True)
+        _fail(exc)
+    click.echo(err=True)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"looked at {looked_at} rendition object(s); {verb} {removed} stale one(s)")
+
+
 # -- OpenAPI ----------------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, delete, insert, select, text
@@ -277,6 +277,47 @@ def sweep_staging(state: MediaLibState | None = None, *, force: bool = False) ->
         return 0
     cutoff = state.clock().replace(tzinfo=dt.UTC).timestamp() - state.config["MEDIALIB_STAGING_MAX_AGE"]
     return state.storage.sweep_staging(cutoff)
+
+
+def sweep_renditions(
+    state: MediaLibState | None = None, *, dry_run: bool = False, on_page: Callable[[int, int], None] | None = None
+) -> tuple[int, int]:
+    """Remove rendition objects of media versions that no row shows: (objects looked at, removed).
+
+    What a delete or replace misses: a render that was running when the change
+    committed writes its object afterwards, and a folder delete that failed
+    after the commit leaves one (both logged, neither reachable by any URL).
+    Each page of the listing is judged against the rows read *after* it was
+    listed: an object of version N exists only once a row of version N was
+    committed, so a row that is gone or newer then means the object is garbage.
+    Only this installation's folder is read; other installations sharing the
+    bucket are not ours to judge. ``on_page(looked_at, removed)`` reports progress.
+    """
+    state = state or get_state()
+    if not state.storage.stores_renditions:
+        return 0, 0
+    root = keys.renditions_root(identity.installation_id(state))
+    looked_at = removed = 0
+    for page in state.storage.list_keys(root):
+        versions: dict[str, tuple[str, int]] = {}
+        for key in page:
+            parts = key[len(root) :].split("/")
+            # r/<installation>/<uid>/v<version>/<name>; anything else under it is not ours to remove.
+            if len(parts) == 3 and parts[1][:1] == "v" and parts[1][1:].isdigit():
+                versions[key] = (parts[0], int(parts[1][1:]))
+        current: dict[str, int] = {}
+        for part in _chunks(sorted({uid for uid, _ in versions.values()})):
+            rows = state.session.execute(select(Media.uid, Media.version).where(Media.uid.in_(part)))
+            current.update((uid, version) for uid, version in rows)
+        state.session.rollback()  # a read; the next page reads what is committed by then
+        stale = [key for key, (uid, version) in versions.items() if version < current.get(uid, version + 1)]
+        if not dry_run:
+            state.storage.delete_keys(stale)
+        looked_at += len(page)
+        removed += len(stale)
+        if on_page is not None:
+            on_page(len(page), len(stale))
+    return looked_at, removed
 
 
 # -- inserting many rows fast ------------------------------------------------------------

@@ -9,7 +9,7 @@ that holds no bytes and ``ValueError`` for a key that is not one of ours.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, Protocol
 
@@ -49,6 +49,14 @@ class Storage(Protocol):
 
     def delete_prefix(self, prefix: str) -> int:
         """Remove every key under the folder ``prefix`` (ending in ``/``); returns how many."""
+        ...
+
+    def list_keys(self, prefix: str) -> Iterator[list[str]]:
+        """The keys under the folder ``prefix`` (ending in ``/``), a page (at most 1000) at a time."""
+        ...
+
+    def delete_keys(self, keys: Sequence[str]) -> None:
+        """Remove each of ``keys`` (at most 1000); no error for one that holds nothing."""
         ...
 
     def exists(self, key: str) -> bool: ...

@@ -36,9 +36,14 @@ def check_key(key: str) -> str:
 RENDITIONS = "r"
 
 
+def renditions_root(installation: str) -> str:
+    """The folder (ending in ``/``) of every rendition of one installation."""
+    return check_key(f"{RENDITIONS}/{installation}") + "/"
+
+
 def rendition_prefix(installation: str, uid: str, version: int) -> str:
     """The folder (ending in ``/``) of every rendition of one media version."""
-    return check_key(f"{RENDITIONS}/{installation}/{uid}/v{int(version)}") + "/"
+    return check_key(f"{renditions_root(installation)}{uid}/v{int(version)}") + "/"
 
 
 def rendition_key(prefix: str, name: str) -> str:

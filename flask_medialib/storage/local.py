@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -76,6 +76,21 @@ class LocalStorage:
         removed = sum(len(files) for _, _, files in os.walk(folder))
         shutil.rmtree(folder, ignore_errors=True)
         return removed
+
+    def list_keys(self, prefix: str) -> Iterator[list[str]]:
+        folder = Path(self.path(prefix.rstrip("/")))
+        page: list[str] = []
+        for parent, _, files in os.walk(folder):
+            for name in sorted(files):
+                page.append((Path(parent) / name).relative_to(self.root.resolve()).as_posix())
+                if len(page) == 1000:
+                    yield page
+                    page = []
+        yield page
+
+    def delete_keys(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.delete(key)
 
     def exists(self, key: str) -> bool:
         return os.path.isfile(self.path(key))

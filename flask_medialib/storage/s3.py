@@ -147,6 +147,20 @@ class S3Storage:
                     removed += len(names)
         return removed
 
+    def list_keys(self, prefix: str) -> Iterator[list[str]]:
+        folder = self.object_key(prefix.rstrip("/")) + "/"
+        with _store_call():
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+                yield [item["Key"][len(self.prefix) :] for item in page.get("Contents", ())]
+
+    def delete_keys(self, keys: Sequence[str]) -> None:
+        if len(keys) > 1000:
+            raise ValueError("one DeleteObjects takes at most 1000 keys")
+        names = [{"Key": self.object_key(key)} for key in keys]  # every key checked before any request
+        if names:
+            with _store_call():
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": names, "Quiet": True})
+
     # -- reading ---------------------------------------------------------------
 
     def get_bytes(self, key: str) -> bytes:

@@ -326,3 +326,77 @@ def test_nginx_may_keep_the_302_to_the_object_no_longer_than_it_lives(app, clien
     headers = {"Authorization": f"Bearer {made.admin}"}
     cover = client.get(f"{API}/album/lib1/-/cover/a", query_string={"size": 16}, headers=headers)
     assert cover.status_code == 302 and "X-Accel-Expires" not in cover.headers
+
+
+# -- the sweep of renditions no row shows ------------------------------------------------------
+
+
+@pytest.mark.s3_only
+def test_the_sweep_removes_what_raced_renders_left_and_nothing_else(app, client, make_lib, renders) -> None:
+    made = make_lib(album_based=True, albums=("a",))
+    auth = {"access_token": made.admin}
+    client.put(f"{API}/file/lib1/-/a/kept.jpg", query_string=auth, data=jpeg("red"))
+    client.put(f"{API}/file/lib1/-/a/gone.jpg", query_string=auth, data=jpeg("green"))
+    state = get_state(app)
+    kept, gone = the_media(app, "kept.jpg"), the_media(app, "gone.jpg")
+    gone_prefix = prefix_of(app, gone)
+    # A replace: version 2 is current, then a render of version 1 that was running finishes late.
+    handle, staged = state.storage.temp_file()
+    with handle:
+        handle.write(jpeg("blue"))
+    old_prefix = prefix_of(app, kept)
+    media_service.replace(kept.space, kept, staged=(staged, state.storage.new_key(".jpg")))
+    kept = the_media(app, "kept.jpg")
+    state.storage.put_bytes(rendition_key(old_prefix, "c8-late.jpg"), jpeg("red"), "image/jpeg")
+    # A delete, then a render of the deleted media that finishes late.
+    assert client.delete(f"{API}/file/lib1/-/a/gone.jpg", query_string=auth).status_code == 204
+    state.storage.put_bytes(rendition_key(gone_prefix, "c8-late.jpg"), jpeg("green"), "image/jpeg")
+    # The current version's cover, another installation's object, and a key of a shape not ours.
+    cover = client.get(f"{API}/album/lib1/-/cover/a", query_string={**auth, "size": 8})
+    current = bucket_key(app, cover.headers["Location"])
+    foreign = rendition_key(rendition_prefix("another-installation", gone.uid, 1), "c8-x.jpg")
+    odd = f"r/{identity.installation_id(state)}/notes.txt"
+    for key in (foreign, odd):
+        state.storage.put_bytes(key, b"not ours", "text/plain")
+    rendered = len(renders)
+
+    runner = app.test_cli_runner()
+    dry = runner.invoke(args=["medialib", "sweep-renditions", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "looked at 4 rendition object(s); would remove 2 stale one(s)" in dry.output
+    assert len(objects(app, old_prefix)) == 1 and len(objects(app, gone_prefix)) == 1
+
+    swept = runner.invoke(args=["medialib", "sweep-renditions"])
+    assert swept.exit_code == 0, swept.output
+    assert "looked at 4 rendition object(s); removed 2 stale one(s)" in swept.output
+    assert objects(app, old_prefix) == [] and objects(app, gone_prefix) == []
+    for key in (current, foreign, odd):
+        assert state.storage.exists(key), key
+    # The live cover still answers from its object, drawn nothing again.
+    again = client.get(f"{API}/album/lib1/-/cover/a", query_string={**auth, "size": 8})
+    assert bucket_key(app, again.headers["Location"]) == current and len(renders) == rendered
+    assert runner.invoke(args=["medialib", "sweep-renditions"]).output.endswith("removed 0 stale one(s)\n")
+
+
+def test_the_sweep_has_nothing_to_do_on_local_storage(app, client, make_lib) -> None:
+    made = make_lib(album_based=True, albums=("a",))
+    client.put(f"{API}/file/lib1/-/a/p.jpg", query_string={"access_token": made.admin}, data=jpeg())
+    assert media_service.sweep_renditions() == (0, 0)
+    result = app.test_cli_runner().invoke(args=["medialib", "sweep-renditions"])
+    assert result.exit_code == 0 and "nothing to sweep" in result.output
+    assert get_state(app).storage.exists(the_media(app, "p.jpg").storage_key)  # the original, untouched
+
+
+@pytest.mark.both_storages
+def test_listing_and_deleting_keys_by_page(app, storage_backend) -> None:
+    storage = get_state(app).storage
+    prefix = rendition_prefix("inst", "uid1", 1)
+    names = [rendition_key(prefix, f"c{n}-x.jpg") for n in range(5)]
+    for key in names:
+        storage.put_bytes(key, b"x", "image/jpeg")
+    storage.put_bytes(rendition_key(rendition_prefix("inst", "uid2", 1), "c1-x.jpg"), b"y", "image/jpeg")
+    assert sorted(key for page in storage.list_keys(prefix) for key in page) == sorted(names)
+    storage.delete_keys([names[0], names[1], rendition_key(prefix, "never-was.jpg")])
+    assert sorted(key for page in storage.list_keys(prefix) for key in page) == sorted(names[2:])
+    with pytest.raises(ValueError):
+        storage.delete_keys(["../outside"])
