@@ -84,6 +84,15 @@ def the_media(app, name: str) -> Media:
     return get_state(app).session.query(Media).filter_by(file_name=name).one()
 
 
+def replace_bytes(app, media: Media, data: bytes) -> None:
+    """What an overwrite does: new bytes under a new key, the version bumped, through the one write path."""
+    storage = get_state(app).storage
+    handle, staged = storage.temp_file()
+    with handle:
+        handle.write(data)
+    media_service.replace(media.space, media, staged=(staged, storage.new_key(".jpg")))
+
+
 def prefix_of(app, media: Media) -> str:
     return rendition_prefix(identity.installation_id(get_state(app)), media.uid, media.version)
 
@@ -215,11 +224,7 @@ def test_deleting_or_replacing_a_media_deletes_its_rendition_objects(app, client
     client.get(f"{API}/file/lib1/-/a/p.jpg", query_string={**auth, "preview": 1, "width_size": 20})
     assert len(objects(app, old_prefix)) == 2  # the cover and the preview
 
-    storage = get_state(app).storage
-    handle, staged = storage.temp_file()
-    with handle:
-        handle.write(jpeg("blue"))
-    media_service.replace(old.space, old, staged=(staged, storage.new_key(".jpg")))  # what an overwrite does
+    replace_bytes(app, old, jpeg("blue"))
     new = the_media(app, "p.jpg")
     assert new.version == old_version + 1
     assert objects(app, old_prefix) == []  # the old version's renditions went with its bytes
@@ -341,11 +346,8 @@ def test_the_sweep_removes_what_raced_renders_left_and_nothing_else(app, client,
     kept, gone = the_media(app, "kept.jpg"), the_media(app, "gone.jpg")
     gone_prefix = prefix_of(app, gone)
     # A replace: version 2 is current, then a render of version 1 that was running finishes late.
-    handle, staged = state.storage.temp_file()
-    with handle:
-        handle.write(jpeg("blue"))
     old_prefix = prefix_of(app, kept)
-    media_service.replace(kept.space, kept, staged=(staged, state.storage.new_key(".jpg")))
+    replace_bytes(app, kept, jpeg("blue"))
     kept = the_media(app, "kept.jpg")
     state.storage.put_bytes(rendition_key(old_prefix, "c8-late.jpg"), jpeg("red"), "image/jpeg")
     # A delete, then a render of the deleted media that finishes late.
