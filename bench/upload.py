@@ -156,9 +156,12 @@ def run(size_mb: int = 200) -> None:
         f"An MP4 of {rows[0][1]} MB, then one of {rows[-1][1]} MB, through the SMH multipart flow as the JS SDK's "
         "Uploader drives it (begin, "
         f"{PART // 2**20} MB parts, confirm with the CRC-64), gunicorn with 1 sync worker, PostgreSQL, Redis. "
-        "Parts are streamed to staging files on both storages (the SDKs' part URLs cannot carry an S3 "
-        "signature); confirm joins them, checks the CRC-64, probes the video and stores it (s3: an upload "
-        "to moto's server on this machine, with boto3's own multipart transfer). Peak RSS is the worker's "
+        "Parts reach the app on both storages (the SDKs' part URLs cannot carry an S3 signature): on local "
+        "storage each is streamed to a staging file, and confirm joins them, checks the CRC-64, probes the "
+        "video and stores it; on s3 each part is streamed through a temporary file into an object of the "
+        "bucket (moto's server on this machine), so any web host may take any part, and confirm joins them "
+        "inside the bucket (UploadPartCopy), reads the joined object back once for the CRC-64 and the probe, "
+        "and copies it to its final key. Peak RSS is the worker's "
         "VmHWM after the confirm (a fresh worker for each row); compare the two sizes.\n\n" + text
     )
     write_section("upload", "9. SMH multipart upload of a large video", body)

@@ -283,8 +283,9 @@ class UploadSession(Base):
 
     The confirm key is a credential (it names the session in confirm, renew and
     abort), so only its SHA-256 digest is stored. ``staging_path`` holds the
-    bytes sent to the extension's own upload URL (multipart parts beside it as
-    ``<path>.<n>``); ``storage_key`` the object a presigned PUT wrote (s3).
+    bytes sent to the extension's own upload URL (local storage; multipart parts
+    beside it as ``<path>.<n>``); ``storage_key`` the object a presigned PUT
+    writes or multipart parts are joined into (s3; parts under ``<key>.parts/``).
     """
 
     __tablename__ = "medialib_upload_session"

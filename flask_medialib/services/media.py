@@ -298,9 +298,9 @@ def sweep_renditions(
         return 0, 0
     root = keys.renditions_root(identity.installation_id(state))
     looked_at = removed = 0
-    for page in state.storage.list_keys(root):
+    for page in state.storage.list_objects(root):
         versions: dict[str, tuple[str, int]] = {}
-        for key in page:
+        for key, _size in page:
             parts = key[len(root) :].split("/")
             # r/<installation>/<uid>/v<version>/<name>; anything else under it is not ours to remove.
             if len(parts) == 3 and parts[1][:1] == "v" and parts[1][1:].isdigit():

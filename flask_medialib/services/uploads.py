@@ -4,10 +4,15 @@ A session names where the bytes go and what they become. Its bytes go
 
 - on ``s3``, simple uploads: to the bucket, by a presigned PUT of exactly the
   announced size (they never pass through the app);
-- otherwise (local storage, and multipart on both backends, whose part URLs the
-  SDKs build as ``{path}?partNumber=n&uploadId=...``, which no presigned
-  URL survives): to the extension's own signed upload URL, streamed into a
-  staging file (parts into ``<staging>.<n>``), size-capped.
+- on ``s3``, multipart (the SDKs build part URLs as
+  ``{path}?partNumber=n&uploadId=...``, which no presigned URL survives): to
+  the extension's own signed upload URL, each part streamed through a local
+  temporary file into an object of the bucket (``<key>.parts/<n>``), so any
+  web host may take any part; confirm joins them inside the bucket;
+- on local storage: to the extension's own signed upload URL, streamed into a
+  staging file under the storage root (parts into ``<staging>.<n>``).
+
+Every body is size-capped by what the session announced.
 
 Confirm checks the size and the CRC-64/XZ, probes the bytes and makes them a
 media through the single write path (:mod:`.media`), in the transaction that
@@ -23,6 +28,7 @@ import datetime as dt
 import glob
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -39,6 +45,8 @@ from ..models import IMAGE, VIDEO, Album, Media, Space, UploadSession
 from ..state import MediaLibState, get_state
 from . import library as lib
 from . import media as media_service
+
+log = logging.getLogger("flask_medialib")
 
 ASK, RENAME, OVERWRITE = "ask", "rename", "overwrite"
 STRATEGIES = (ASK, RENAME, OVERWRITE)
@@ -108,8 +116,9 @@ def begin(
         created_at=now,
         expires_at=now + dt.timedelta(seconds=state.config["MEDIALIB_UPLOAD_SESSION_TTL"]),
     )
-    if _direct(state, row):
-        # Never named after the client's file: confirm copies the bytes to a key typed by the probe.
+    if hasattr(state.storage, "compose"):
+        # In the bucket, never on one host's disk; never named after the client's file: confirm
+        # copies the bytes to a key typed by the probe.
         row.storage_key = state.storage.new_key("")
     else:
         handle, row.staging_path = state.storage.temp_file()
@@ -117,11 +126,6 @@ def begin(
     state.session.add(row)
     state.session.commit()
     return row, confirm_key
-
-
-def _direct(state: MediaLibState, row: UploadSession) -> bool:
-    """Do the bytes go straight to the store (a presigned PUT) rather than to the extension's URL?"""
-    return not row.multipart and hasattr(state.storage, "presign_put")
 
 
 def find(space: Space, confirm_key: str) -> UploadSession:
@@ -140,7 +144,7 @@ def target(row: UploadSession, upload_path: str) -> Target:
     """Where the bytes of ``row`` go: a presigned PUT (s3, simple) or ``upload_path`` (the app's URL)."""
     state = get_state()
     seconds = max(int((row.expires_at - state.clock()).total_seconds()), 1)
-    if row.storage_key is not None:
+    if row.storage_key is not None and not row.multipart:
         url = state.storage.presign_put(row.storage_key, seconds, row.size)  # type: ignore[attr-defined]
         return Target(url, None, {}, row.expires_at)
     return Target(None, upload_path, {}, row.expires_at)
@@ -175,50 +179,72 @@ def upload_token(row: UploadSession) -> str:
 
 
 def receive(token: str, stream: IO[bytes], *, part_number: int | None, upload_id: str | None) -> str:
-    """Write the body of an upload URL into the session's staging file (or part); returns its ETag."""
+    """Write the body of an upload URL into the session's staging file or part; returns its ETag."""
     state = get_state()
     try:
         pk, expected_upload_id = _serializer(state).loads(token)
     except (BadSignature, ValueError, TypeError):
         raise forbidden("this upload URL is not valid", "InvalidSignature") from None
     row = state.session.get(UploadSession, pk)
-    if row is None or row.state != OPEN or row.expires_at <= state.clock() or row.staging_path is None:
+    ours = row is not None and (row.staging_path is not None or (row.multipart and row.storage_key is not None))
+    if row is None or not ours or row.state != OPEN or row.expires_at <= state.clock():
         raise forbidden("Request has expired: begin the upload again", "RequestExpired")
-    if row.multipart:
-        if part_number is None or upload_id != expected_upload_id:
-            raise bad_request("a multipart upload URL takes ?partNumber=n&uploadId=... of its session")
-        if not 1 <= part_number <= MAX_PARTS:
-            raise bad_request(f"partNumber must be between 1 and {MAX_PARTS}")
-        path = _part_path(row.staging_path, part_number)
-        # All parts together hold at most the announced size: 10,000 parts cannot fill the disk.
-        others = sum(_size(p) for p in _parts(row.staging_path) if p != path)
-        cap = row.size - others
-    else:
+    if not row.multipart:
         if part_number is not None:
             raise bad_request("this upload session is not multipart: send the whole file without partNumber")
-        path = row.staging_path
-        cap = row.size
-    state.session.rollback()  # no transaction held open while the bytes arrive (``row`` is expired now)
+        assert row.staging_path is not None
+        path, cap = row.staging_path, row.size
+        state.session.rollback()  # no transaction held open while the bytes arrive (``row`` is expired now)
+        return _receive_file(stream, path, cap)
+    if part_number is None or upload_id != expected_upload_id:
+        raise bad_request("a multipart upload URL takes ?partNumber=n&uploadId=... of its session")
+    if not 1 <= part_number <= MAX_PARTS:
+        raise bad_request(f"partNumber must be between 1 and {MAX_PARTS}")
+    staging, storage_key, size = row.staging_path, row.storage_key, row.size
+    state.session.rollback()
+    # All parts together hold at most the announced size: 10,000 parts cannot fill the disk (or the bucket).
+    if staging is not None:
+        path = _part_path(staging, part_number)
+        return _receive_file(stream, path, size - sum(_size(p) for p in _parts(staging) if p != path))
+    assert storage_key is not None
+    key = _part_key(storage_key, part_number)
+    others = sum(size for part, size in _stored_parts(state, storage_key).items() if part != key)
+    handle, temp = state.storage.temp_file()
+    try:
+        with handle:
+            etag = _copy_capped(stream, handle, size - others)
+        state.storage.put_file(temp, key)  # the same key again for a retried part: the last one counts
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+    return etag
+
+
+def _receive_file(stream: IO[bytes], path: str, cap: int) -> str:
     # Written beside the target and renamed: a retried or concurrent part never leaves a torn file.
     temp = f"{path}.{secrets.token_hex(4)}.tmp"
-    digest = hashlib.md5(usedforsecurity=False)
     try:
         with open(temp, "wb") as out:
-            size = 0
-            while chunk := stream.read(_CHUNK):
-                size += len(chunk)
-                if size > cap:
-                    raise HTTPError(
-                        "the bytes exceed the size announced at begin (filesize)",
-                        status=413,
-                        code="RequestEntityTooLarge",
-                    )
-                out.write(chunk)
-                digest.update(chunk)
+            etag = _copy_capped(stream, out, cap)
         os.replace(temp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+    return etag
+
+
+def _copy_capped(stream: IO[bytes], out: IO[bytes], cap: int) -> str:
+    """Copy ``stream`` to ``out``, at most ``cap`` bytes (else 413); the quoted MD5 ETag of what it copied."""
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    while chunk := stream.read(_CHUNK):
+        size += len(chunk)
+        if size > cap:
+            raise HTTPError(
+                "the bytes exceed the size announced at begin (filesize)", status=413, code="RequestEntityTooLarge"
+            )
+        out.write(chunk)
+        digest.update(chunk)
     return f'"{digest.hexdigest()}"'
 
 
@@ -235,6 +261,20 @@ def _part_path(staging: str, number: int) -> str:
 
 def _parts(staging: str) -> list[str]:
     return sorted(p for p in glob.glob(glob.escape(staging) + ".*") if re.fullmatch(r"\d{5}", p.rsplit(".", 1)[1]))
+
+
+def _parts_folder(storage_key: str) -> str:
+    """Where the parts of a multipart session on s3 wait for confirm: objects beside its key."""
+    return f"{storage_key}.parts/"
+
+
+def _part_key(storage_key: str, number: int) -> str:
+    return f"{_parts_folder(storage_key)}{number:05d}"
+
+
+def _stored_parts(state: MediaLibState, storage_key: str) -> dict[str, int]:
+    """Part key -> size, of the parts in the bucket (at most 10,000: ten pages of the listing)."""
+    return {key: size for page in state.storage.list_objects(_parts_folder(storage_key)) for key, size in page}
 
 
 # -- confirm -----------------------------------------------------------------------
@@ -271,14 +311,20 @@ def _confirm(row: UploadSession, crc64: str | None, *, user: str | None) -> Medi
     space = state.session.get(Space, row.space_pk)
     assert space is not None  # a session goes with its space (ON DELETE CASCADE)
     if row.storage_key is not None:
+        if row.multipart:
+            _compose_parts(state, row, row.storage_key)
         try:
             stored = state.storage.size(row.storage_key)
         except FileNotFoundError:
             stored = -1
         if stored != row.size:
             raise _incomplete(row.size)
+        parts = _parts_folder(row.storage_key) if row.multipart else None
         with state.storage.open_local(row.storage_key) as path:
-            return _finish(row, space, path, crc64, stored_key=row.storage_key, user=user)
+            media = _finish(row, space, path, crc64, stored_key=row.storage_key, user=user)
+        if parts is not None:
+            _drop_parts(state, parts)
+        return media
     assert row.staging_path is not None
     if row.multipart:
         _join_parts(row)
@@ -289,6 +335,23 @@ def _confirm(row: UploadSession, crc64: str | None, *, user: str | None) -> Medi
 
 def _incomplete(size: int) -> HTTPError:
     return bad_request(f"the upload is incomplete: fewer or more than the {size} bytes announced", "UploadIncomplete")
+
+
+def _compose_parts(state: MediaLibState, row: UploadSession, storage_key: str) -> None:
+    """Join parts 1..n in the bucket into ``storage_key`` (again on a confirm that is retried)."""
+    parts = _stored_parts(state, storage_key)
+    numbers = sorted(int(key.rsplit("/", 1)[1]) for key in parts)
+    if not parts or numbers != list(range(1, len(parts) + 1)) or sum(parts.values()) != row.size:
+        raise _incomplete(row.size)
+    ordered = [(_part_key(storage_key, n), parts[_part_key(storage_key, n)]) for n in numbers]
+    state.storage.compose(ordered, storage_key)  # type: ignore[attr-defined]
+
+
+def _drop_parts(state: MediaLibState, folder: str) -> None:
+    try:
+        state.storage.delete_prefix(folder)
+    except HTTPError as exc:  # the media stands; the parts are garbage the log names
+        log.warning("the parts under %s were not deleted: %s", folder, exc.message)
 
 
 def _join_parts(row: UploadSession) -> None:
@@ -438,6 +501,8 @@ def abort(row: UploadSession) -> None:
 def _drop_bytes(state: MediaLibState, row: UploadSession) -> None:
     if row.storage_key:
         state.storage.delete(row.storage_key)
+        if row.multipart:
+            state.storage.delete_prefix(_parts_folder(row.storage_key))
     if row.staging_path:
         for path in [row.staging_path, *_parts(row.staging_path)]:
             with contextlib.suppress(FileNotFoundError):

@@ -51,8 +51,8 @@ class Storage(Protocol):
         """Remove every key under the folder ``prefix`` (ending in ``/``); returns how many."""
         ...
 
-    def list_keys(self, prefix: str) -> Iterator[list[str]]:
-        """The keys under the folder ``prefix`` (ending in ``/``), a page (at most 1000) at a time."""
+    def list_objects(self, prefix: str) -> Iterator[list[tuple[str, int]]]:
+        """``(key, size)`` of each key under the folder ``prefix`` (ending in ``/``), 1000 at most a page."""
         ...
 
     def delete_keys(self, keys: Sequence[str]) -> None:
@@ -99,6 +99,10 @@ class DirectUploads(Protocol):
     def complete_multipart(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> None: ...
 
     def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+    def compose(self, parts: Sequence[tuple[str, int]], key: str) -> None:
+        """Join the objects ``parts`` (key, size), in order, into the object ``key``."""
+        ...
 
 
 def make_storage(config: Mapping[str, Any], default_root: str) -> Storage:

@@ -77,12 +77,13 @@ class LocalStorage:
         shutil.rmtree(folder, ignore_errors=True)
         return removed
 
-    def list_keys(self, prefix: str) -> Iterator[list[str]]:
+    def list_objects(self, prefix: str) -> Iterator[list[tuple[str, int]]]:
         folder = Path(self.path(prefix.rstrip("/")))
-        page: list[str] = []
+        page: list[tuple[str, int]] = []
         for parent, _, files in os.walk(folder):
             for name in sorted(files):
-                page.append((Path(parent) / name).relative_to(self.root.resolve()).as_posix())
+                path = Path(parent) / name
+                page.append((path.relative_to(self.root.resolve()).as_posix(), path.stat().st_size))
                 if len(page) == 1000:
                     yield page
                     page = []

@@ -30,6 +30,7 @@ from .local import sweep_folder
 MAX_PRESIGN_SECONDS = 7 * 86_400
 #: S3's limits on multipart uploads.
 MAX_PARTS = 10_000
+MIN_PART = 5 * 1024 * 1024  # every part but the last
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
 
 
@@ -147,11 +148,11 @@ class S3Storage:
                     removed += len(names)
         return removed
 
-    def list_keys(self, prefix: str) -> Iterator[list[str]]:
+    def list_objects(self, prefix: str) -> Iterator[list[tuple[str, int]]]:
         folder = self.object_key(prefix.rstrip("/")) + "/"
         with _store_call():
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
-                yield [item["Key"][len(self.prefix) :] for item in page.get("Contents", ())]
+                yield [(item["Key"][len(self.prefix) :], int(item["Size"])) for item in page.get("Contents", ())]
 
     def delete_keys(self, keys: Sequence[str]) -> None:
         if len(keys) > 1000:
@@ -254,6 +255,42 @@ class S3Storage:
         name = self.object_key(key)
         with contextlib.suppress(FileNotFoundError), _store_call(key):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
+
+    def compose(self, parts: Sequence[tuple[str, int]], key: str) -> None:
+        """Join ``parts`` (key, size), in order, into ``key``: inside the bucket when S3 allows it (one
+        part, or every part but the last at least 5 MiB), else through one local temporary file."""
+        if len(parts) == 1:
+            self.copy(parts[0][0], key)
+        elif all(size >= MIN_PART for _, size in parts[:-1]):
+            upload_id = self.create_multipart(key)
+            try:
+                etags = []
+                for number, (part, _) in enumerate(parts, 1):
+                    source = {"Bucket": self.bucket, "Key": self.object_key(part)}
+                    with _store_call(part):
+                        answer = self.client.upload_part_copy(
+                            Bucket=self.bucket, Key=self.object_key(key), UploadId=upload_id, PartNumber=number,
+                            CopySource=source,
+                        )  # fmt: skip
+                    etags.append((number, str(answer["CopyPartResult"]["ETag"])))
+                self.complete_multipart(key, upload_id, etags)
+            except BaseException:
+                self.abort_multipart(key, upload_id)
+                raise
+        else:
+            handle, temp = self.temp_file()
+            try:
+                with handle:
+                    for part, _ in parts:
+                        with _store_call(part):
+                            body = self.client.get_object(Bucket=self.bucket, Key=self.object_key(part))["Body"]
+                            with contextlib.closing(body):
+                                for chunk in body.iter_chunks(1024 * 1024):
+                                    handle.write(chunk)
+                self.put_file(temp, key)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
 
     def _presign(self, operation: str, params: dict[str, Any], expires: int) -> str:
         seconds = min(max(int(expires), 1), MAX_PRESIGN_SECONDS)

@@ -10,6 +10,7 @@ import pytest
 # smh_helpers here; the media builders of the foundation tests are reused, not copied.
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "foundation"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cover"))  # second_app: another web host
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ Begin: ``PUT ?filesize`` (or ``POST ?multipart=1&filesize``) with a JSON body; b
 from __future__ import annotations
 
 import os
+import tempfile
 from urllib.parse import urlsplit
 
 import pytest
@@ -158,6 +159,92 @@ def test_on_s3_no_upload_byte_passes_through_the_app(app: Flask, client, made) -
     put_bytes(client, again, data + b"x")
     wrong = confirm(client, made.admin, again["confirmKey"], crc(data + b"x"))
     assert wrong.status_code == 400 and wrong.json["code"] == "UploadIncomplete"
+
+
+@pytest.mark.s3_only
+def test_on_s3_the_parts_of_one_upload_may_reach_different_hosts(
+    app: Flask, client, made, clock, app_config, tmp_path, monkeypatch
+) -> None:
+    from cover_helpers import second_app
+
+    data = png_bytes(600, 400)
+    cut = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
+    target = begin(client, made.admin, "a/p.png", len(data), multipart=True).json
+    query = "?partNumber={}&uploadId=" + target["uploadId"]
+    (row,) = sessions(app)
+    parts = f"{row.storage_key}.parts/"
+    with second_app(app_config, clock) as other:
+        other_client = other.test_client()
+        # Each host has a disk of its own: whatever one keeps there, the other never sees.
+        for number, (host, disk) in enumerate([(client, "a"), (other_client, "b"), (client, "a")], 1):
+            (tmp_path / disk).mkdir(exist_ok=True)
+            monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / disk))
+            sent = put_bytes(host, target, data[cut[number - 1] : cut[number]], query.format(number))
+            assert sent.status_code == 200 and sent.headers["ETag"]
+            assert sorted(os.listdir(tmp_path / disk)) == []  # nothing left on the host's disk
+        # The parts are objects of the bucket, beside the session's key.
+        assert [key for key in stored_files(app) if key.startswith(parts)] == [f"{parts}{n:05d}" for n in (1, 2, 3)]
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "b"))
+        with other.app_context():
+            done = confirm(other_client, made.admin, target["confirmKey"], crc(data))
+    assert done.status_code == 200, done.json
+    media = get_state(app).session.execute(select(Media)).scalar_one()
+    assert get_state(app).storage.get_bytes(media.storage_key) == data
+    assert stored_files(app) == [media.storage_key]  # the parts and the joined upload went
+
+
+@pytest.mark.s3_only
+def test_on_s3_parts_of_5_mib_are_joined_inside_the_bucket(app: Flask, client, made, monkeypatch) -> None:
+    image = png_bytes(64, 48)
+    data = image + os.urandom(2 * 5 * 1024 * 1024 + 1000 - len(image))  # a PNG reads fine with trailing bytes
+    cut = [0, 5 * 1024 * 1024, 10 * 1024 * 1024, len(data)]
+    target = begin(client, made.admin, "a/big.png", len(data), multipart=True).json
+    for number in (1, 2, 3):
+        sent = put_bytes(client, target, data[cut[number - 1] : cut[number]],
+                         f"?partNumber={number}&uploadId={target['uploadId']}")  # fmt: skip
+        assert sent.status_code == 200
+    storage = get_state(app).storage
+    fetched: list[str] = []
+    real_get = storage.client.get_object
+    monkeypatch.setattr(storage.client, "get_object", lambda **kw: fetched.append(kw["Key"]) or real_get(**kw))
+    done = confirm(client, made.admin, target["confirmKey"], crc(data))
+    assert done.status_code == 200, done.json
+    # The parts were joined by UploadPartCopy: no part was read back (only the joined object, once, to probe it).
+    assert not any(".parts/" in key for key in fetched)
+    media = get_state(app).session.execute(select(Media)).scalar_one()
+    assert storage.get_bytes(media.storage_key) == data and stored_files(app) == [media.storage_key]
+
+
+@pytest.mark.s3_only
+def test_on_s3_a_one_part_upload_is_copied_and_a_retried_confirm_joins_again(app: Flask, client, made) -> None:
+    data = jpeg_bytes()
+    target = begin(client, made.admin, "a/one.jpg", len(data), multipart=True).json
+    assert put_bytes(client, target, data, f"?partNumber=1&uploadId={target['uploadId']}").status_code == 200
+    bad = confirm(client, made.admin, target["confirmKey"], str(int(crc(data)) ^ 1))
+    assert bad.status_code == 400 and bad.json["code"] == "BadCrc64"
+    done = confirm(client, made.admin, target["confirmKey"], crc(data))  # the parts are still there
+    assert done.status_code == 200, done.json
+    media = get_state(app).session.execute(select(Media)).scalar_one()
+    assert get_state(app).storage.get_bytes(media.storage_key) == data and stored_files(app) == [media.storage_key]
+
+
+@pytest.mark.s3_only
+def test_on_s3_abort_and_expiry_drop_the_parts(app: Flask, client, made, clock) -> None:
+    data = jpeg_bytes()
+    keys = []
+    for name in ("aborted.jpg", "abandoned.jpg"):
+        target = begin(client, made.admin, f"a/{name}", len(data), multipart=True).json
+        query = f"?partNumber={{}}&uploadId={target['uploadId']}"
+        put_bytes(client, target, data[:100], query.format(1))
+        put_bytes(client, target, data[100:], query.format(2))
+        keys.append(target["confirmKey"])
+    assert len(stored_files(app)) == 4
+    url = f"{API}/file/lib1/-/{keys[0]}" + qs("upload=1", access_token=made.admin)
+    assert client.delete(url).status_code == 204
+    assert len(stored_files(app)) == 2  # the aborted session's parts went at once
+    clock.advance(app.config["MEDIALIB_UPLOAD_SESSION_TTL"] + 16 * 60)
+    assert uploads.sweep(force=True) == 2
+    assert stored_files(app) == []
 
 
 @pytest.mark.both_storages
