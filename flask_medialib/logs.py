@@ -50,7 +50,9 @@ _FILTER = RedactSecrets()
 def install() -> None:
     """Put the filter on every logger named in LOGGERS and on any other ``flask_medialib.*`` logger."""
     # A logger's filters see only records made on it, not those its children pass up: each gets one.
-    known = [name for name in logging.root.manager.loggerDict if name.startswith("flask_medialib.")]
+    # list() copies the names in one step (no other thread runs inside it): another thread may be
+    # making a logger meanwhile (apps made in threads), which breaks an iteration of the dict itself.
+    known = [name for name in list(logging.root.manager.loggerDict) if name.startswith("flask_medialib.")]
     for name in {*LOGGERS, *known}:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:

@@ -139,7 +139,7 @@ def test_a_burst_of_requests_detects_once(app, album, media_dir, backend, cover_
     def request() -> None:
         try:
             client = app.test_client()
-            barrier.wait()
+            barrier.wait(timeout=60)
             resp = client.get(cover_path("lib", size=200))
             assert resp.status_code == 302
             locations.append(resp.headers["Location"])

@@ -44,18 +44,19 @@ def test_workers_starting_together_agree_on_one_id(app, app_config, clock):
     def worker() -> None:
         try:
             with second_app(app_config, clock) as other, other.app_context():
-                start.wait()
+                start.wait(timeout=60)
                 create_tables()
                 seen.append(identity.installation_id())
         except BaseException as exc:  # reported below, in the test's thread
             errors.append(exc)
+            start.abort()  # the others stop waiting for this one: a failure, never a hang
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert not errors
+    assert not errors, errors
     assert len(seen) == 4 and len(set(seen)) == 1 and stored_ids(app) == seen[:1]
 
 

@@ -166,7 +166,7 @@ def test_one_holder_at_a_time_while_lock_files_come_and_go(tmp_path):
     start = threading.Barrier(8)
 
     def worker(number: int) -> None:
-        start.wait()
+        start.wait(timeout=60)
         for _ in range(25):
             with locks.hold(cache, "media:5:1", wait=30) as acquired:
                 if not acquired or not inside.acquire(blocking=False):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -89,3 +90,32 @@ def test_our_loggers_redact_messages_arguments_and_tracebacks(app, caplog):
 )
 def test_redact(text, expected):
     assert logs.redact(text) == expected
+
+
+def test_installing_the_filter_while_another_thread_makes_loggers() -> None:
+    # Apps made in threads (workers starting together): another thread's getLogger grows the
+    # logger dict while install() reads it. A switch interval of a microsecond makes the overlap
+    # near certain: reading the dict itself raised "dictionary changed size" in 65 of 300 calls.
+    before = sys.getswitchinterval()
+    names = [f"medialib-test-churn.{n}" for n in range(5000)]
+    done = threading.Event()
+
+    def churn() -> None:
+        for name in names:
+            logging.getLogger(name)
+        done.set()
+
+    sys.setswitchinterval(1e-6)
+    thread = threading.Thread(target=churn)
+    try:
+        thread.start()
+        calls = 0
+        while not done.is_set():
+            logs.install()
+            calls += 1
+    finally:
+        sys.setswitchinterval(before)
+        thread.join()
+        for name in names:  # not kept for the rest of the run
+            logging.root.manager.loggerDict.pop(name, None)
+    assert calls > 0
