@@ -159,9 +159,9 @@ def run(size_mb: int = 200) -> None:
         "Parts reach the app on both storages (the SDKs' part URLs cannot carry an S3 signature): on local "
         "storage each is streamed to a staging file, and confirm joins them, checks the CRC-64, probes the "
         "video and stores it; on s3 each part is streamed through a temporary file into an object of the "
-        "bucket (moto's server on this machine), so any web host may take any part, and confirm joins them "
-        "inside the bucket (UploadPartCopy), reads the joined object back once for the CRC-64 and the probe, "
-        "and copies it to its final key. Peak RSS is the worker's "
+        "bucket (moto's server on this machine), so any web host may take any part, and confirm reads them "
+        "once for the CRC-64 and the probe and joins them inside the bucket into the media's key "
+        "(UploadPartCopy). Peak RSS is the worker's "
         "VmHWM after the confirm (a fresh worker for each row); compare the two sizes.\n\n" + text
     )
     write_section("upload", "9. SMH multipart upload of a large video", body)

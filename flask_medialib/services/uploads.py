@@ -8,7 +8,8 @@ A session names where the bytes go and what they become. Its bytes go
   ``{path}?partNumber=n&uploadId=...``, which no presigned URL survives): to
   the extension's own signed upload URL, each part streamed through a local
   temporary file into an object of the bucket (``<key>.parts/<n>``), so any
-  web host may take any part; confirm joins them inside the bucket;
+  web host may take any part; confirm reads them once (CRC-64, probe) and
+  joins them inside the bucket into the media's key;
 - on local storage: to the extension's own signed upload URL, streamed into a
   staging file under the storage root (parts into ``<staging>.<n>``).
 
@@ -310,21 +311,24 @@ def _confirm(row: UploadSession, crc64: str | None, *, user: str | None) -> Medi
     state = get_state()
     space = state.session.get(Space, row.space_pk)
     assert space is not None  # a session goes with its space (ON DELETE CASCADE)
+    if row.storage_key is not None and row.multipart:
+        folder = _parts_folder(row.storage_key)
+        parts = _ordered_parts(state, row, row.storage_key)
+        # Read once for the CRC and the probe; then joined inside the bucket straight into the
+        # media's key, or (parts S3 cannot join) the copy read here is what is stored.
+        with state.storage.open_joined([key for key, _ in parts]) as path:  # type: ignore[attr-defined]
+            media = _finish(row, space, path, crc64, stored_key=None, parts=parts, user=user)
+        _drop_parts(state, folder)
+        return media
     if row.storage_key is not None:
-        if row.multipart:
-            _compose_parts(state, row, row.storage_key)
         try:
             stored = state.storage.size(row.storage_key)
         except FileNotFoundError:
             stored = -1
         if stored != row.size:
             raise _incomplete(row.size)
-        parts = _parts_folder(row.storage_key) if row.multipart else None
         with state.storage.open_local(row.storage_key) as path:
-            media = _finish(row, space, path, crc64, stored_key=row.storage_key, user=user)
-        if parts is not None:
-            _drop_parts(state, parts)
-        return media
+            return _finish(row, space, path, crc64, stored_key=row.storage_key, user=user)
     assert row.staging_path is not None
     if row.multipart:
         _join_parts(row)
@@ -337,14 +341,13 @@ def _incomplete(size: int) -> HTTPError:
     return bad_request(f"the upload is incomplete: fewer or more than the {size} bytes announced", "UploadIncomplete")
 
 
-def _compose_parts(state: MediaLibState, row: UploadSession, storage_key: str) -> None:
-    """Join parts 1..n in the bucket into ``storage_key`` (again on a confirm that is retried)."""
+def _ordered_parts(state: MediaLibState, row: UploadSession, storage_key: str) -> list[tuple[str, int]]:
+    """(key, size) of parts 1..n in the bucket, in order; UploadIncomplete unless they hold the announced size."""
     parts = _stored_parts(state, storage_key)
     numbers = sorted(int(key.rsplit("/", 1)[1]) for key in parts)
     if not parts or numbers != list(range(1, len(parts) + 1)) or sum(parts.values()) != row.size:
         raise _incomplete(row.size)
-    ordered = [(_part_key(storage_key, n), parts[_part_key(storage_key, n)]) for n in numbers]
-    state.storage.compose(ordered, storage_key)  # type: ignore[attr-defined]
+    return [(_part_key(storage_key, n), parts[_part_key(storage_key, n)]) for n in numbers]
 
 
 def _drop_parts(state: MediaLibState, folder: str) -> None:
@@ -373,7 +376,14 @@ def _join_parts(row: UploadSession) -> None:
 
 
 def _finish(
-    row: UploadSession, space: Space, path: str, crc64: str | None, *, stored_key: str | None, user: str | None
+    row: UploadSession,
+    space: Space,
+    path: str,
+    crc64: str | None,
+    *,
+    stored_key: str | None,
+    user: str | None,
+    parts: list[tuple[str, int]] | None = None,
 ) -> Media:
     state = get_state()
     actual = crc64_file(path)
@@ -393,6 +403,12 @@ def _finish(
         raise not_found("the album of this upload does not exist any more", "DirectoryNotFound")
     where = lib.Folder(space.library, space, album)
     key = state.storage.new_key(info.ext)
+    if parts is not None and state.storage.compose(parts, key, info.mime):  # type: ignore[attr-defined]
+        try:
+            return _commit(row, where, info.mime, _values(row, info, actual, user), stored=key)
+        except BaseException:
+            state.storage.delete(key)
+            raise
     if stored_key is None:
         return _commit(row, where, info.mime, _values(row, info, actual, user), staged=(path, key))
     # The presigned PUT wrote a key with no type: a server-side copy gives the bytes a key and a

@@ -100,8 +100,12 @@ class DirectUploads(Protocol):
 
     def abort_multipart(self, key: str, upload_id: str) -> None: ...
 
-    def compose(self, parts: Sequence[tuple[str, int]], key: str) -> None:
-        """Join the objects ``parts`` (key, size), in order, into the object ``key``."""
+    def compose(self, parts: Sequence[tuple[str, int]], key: str, content_type: str | None = None) -> bool:
+        """Join the objects ``parts`` (key, size), in order, into the object ``key``; False when the store cannot."""
+        ...
+
+    def open_joined(self, keys: Sequence[str]) -> AbstractContextManager[str]:
+        """A local file of the objects ``keys`` one after another, valid inside the ``with`` block only."""
         ...
 
 

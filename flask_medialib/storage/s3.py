@@ -256,41 +256,47 @@ class S3Storage:
         with contextlib.suppress(FileNotFoundError), _store_call(key):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
 
-    def compose(self, parts: Sequence[tuple[str, int]], key: str) -> None:
-        """Join ``parts`` (key, size), in order, into ``key``: inside the bucket when S3 allows it (one
-        part, or every part but the last at least 5 MiB), else through one local temporary file."""
+    def compose(self, parts: Sequence[tuple[str, int]], key: str, content_type: str | None = None) -> bool:
+        """Join ``parts`` (key, size), in order, into ``key`` inside the bucket; False (nothing done)
+        when S3 cannot: a part other than the last is under its 5 MiB minimum."""
         if len(parts) == 1:
-            self.copy(parts[0][0], key)
-        elif all(size >= MIN_PART for _, size in parts[:-1]):
-            upload_id = self.create_multipart(key)
-            try:
-                etags = []
-                for number, (part, _) in enumerate(parts, 1):
-                    source = {"Bucket": self.bucket, "Key": self.object_key(part)}
-                    with _store_call(part):
-                        answer = self.client.upload_part_copy(
-                            Bucket=self.bucket, Key=self.object_key(key), UploadId=upload_id, PartNumber=number,
-                            CopySource=source,
-                        )  # fmt: skip
-                    etags.append((number, str(answer["CopyPartResult"]["ETag"])))
-                self.complete_multipart(key, upload_id, etags)
-            except BaseException:
-                self.abort_multipart(key, upload_id)
-                raise
-        else:
-            handle, temp = self.temp_file()
-            try:
-                with handle:
-                    for part, _ in parts:
-                        with _store_call(part):
-                            body = self.client.get_object(Bucket=self.bucket, Key=self.object_key(part))["Body"]
-                            with contextlib.closing(body):
-                                for chunk in body.iter_chunks(1024 * 1024):
-                                    handle.write(chunk)
-                self.put_file(temp, key)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp)
+            self.copy(parts[0][0], key, content_type)
+            return True
+        if any(size < MIN_PART for _, size in parts[:-1]):
+            return False
+        upload_id = self.create_multipart(key, content_type)
+        try:
+            etags = []
+            for number, (part, _) in enumerate(parts, 1):
+                source = {"Bucket": self.bucket, "Key": self.object_key(part)}
+                with _store_call(part):
+                    answer = self.client.upload_part_copy(
+                        Bucket=self.bucket, Key=self.object_key(key), UploadId=upload_id, PartNumber=number,
+                        CopySource=source,
+                    )  # fmt: skip
+                etags.append((number, str(answer["CopyPartResult"]["ETag"])))
+            self.complete_multipart(key, upload_id, etags)
+        except BaseException:
+            self.abort_multipart(key, upload_id)
+            raise
+        return True
+
+    @contextlib.contextmanager
+    def open_joined(self, keys: Sequence[str]) -> Iterator[str]:
+        """A local file of the objects ``keys`` one after another, valid inside the ``with`` block only."""
+        handle, temp = self.temp_file()
+        try:
+            with handle:
+                for key in keys:
+                    with _store_call(key):
+                        body = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
+                        with contextlib.closing(body):
+                            for chunk in body.iter_chunks(1024 * 1024):
+                                handle.write(chunk)
+            yield temp
+        finally:
+            with contextlib.suppress(FileNotFoundError):  # put_file may have taken it already
+                os.unlink(temp)
 
     def _presign(self, operation: str, params: dict[str, Any], expires: int) -> str:
         seconds = min(max(int(expires), 1), MAX_PRESIGN_SECONDS)

@@ -204,14 +204,25 @@ def test_on_s3_parts_of_5_mib_are_joined_inside_the_bucket(app: Flask, client, m
                          f"?partNumber={number}&uploadId={target['uploadId']}")  # fmt: skip
         assert sent.status_code == 200
     storage = get_state(app).storage
-    fetched: list[str] = []
-    real_get = storage.client.get_object
-    monkeypatch.setattr(storage.client, "get_object", lambda **kw: fetched.append(kw["Key"]) or real_get(**kw))
+    calls: list[tuple[str, str]] = []
+    for name in ("get_object", "put_object", "upload_file", "upload_part_copy"):
+        real = getattr(storage.client, name)
+
+        def record(*args, _name=name, _real=real, **kwargs):
+            calls.append((_name, kwargs.get("Key") or args[2]))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(storage.client, name, record)
     done = confirm(client, made.admin, target["confirmKey"], crc(data))
     assert done.status_code == 200, done.json
-    # The parts were joined by UploadPartCopy: no part was read back (only the joined object, once, to probe it).
-    assert not any(".parts/" in key for key in fetched)
     media = get_state(app).session.execute(select(Media)).scalar_one()
+    final = storage.object_key(media.storage_key)
+    # Each part read once (the CRC-64 and the probe), then joined by UploadPartCopy straight into the
+    # media's key: no byte of the media goes up through the app, and no intermediate object is made.
+    parts = [key for name, key in calls if name == "get_object"]
+    assert len(parts) == 3 and all(".parts/" in key for key in parts)
+    assert [(name, key) for name, key in calls if name != "get_object"] == [("upload_part_copy", final)] * 3
+    monkeypatch.undo()
     assert storage.get_bytes(media.storage_key) == data and stored_files(app) == [media.storage_key]
 
 
