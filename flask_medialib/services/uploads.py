@@ -119,7 +119,8 @@ def begin(
     )
     if hasattr(state.storage, "compose"):
         # In the bucket, never on one host's disk; never named after the client's file: confirm
-        # copies the bytes to a key typed by the probe.
+        # copies (simple) or joins (multipart, parts under ``<key>.parts/``) the bytes into a key
+        # typed by the probe.
         row.storage_key = state.storage.new_key("")
     else:
         handle, row.staging_path = state.storage.temp_file()
@@ -209,7 +210,7 @@ def receive(token: str, stream: IO[bytes], *, part_number: int | None, upload_id
         return _receive_file(stream, path, size - sum(_size(p) for p in _parts(staging) if p != path))
     assert storage_key is not None
     key = _part_key(storage_key, part_number)
-    others = sum(size for part, size in _stored_parts(state, storage_key).items() if part != key)
+    others = sum(length for part, length in _stored_parts(state, storage_key).items() if part != key)
     handle, temp = state.storage.temp_file()
     try:
         with handle:
